@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine (see README.md):
+#   make demo   harvest the demo city from the bundled fake platform APIs into ./archive, then verify it
+#   make test   run the whole test suite (starts its own SeaweedFS S3 server on loopback)
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench bench-full install clean
+
+$(STAMP): pyproject.toml constraints/py3.11.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -c constraints/py3.11.txt -e ".[test,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/civic-archive demo --archive file://./archive
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-full: $(STAMP)
+	$(BIN)/python -m bench --full
+
+clean:
+	rm -rf $(VENV) archive .pytest_cache

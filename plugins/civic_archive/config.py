@@ -1,0 +1,126 @@
+"""The city configuration: which accounts to harvest, where the archive lives, which state's schedule applies.
+
+Secrets never appear in it: `credentials` names an environment variable (`env:VAR`) or an Airflow Connection
+(`airflow:CONN_ID`) and is resolved only when a harvest starts.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from civic_archive import schemas
+
+CONFIG_SCHEMA = "city-config.schema.json"
+
+DEFAULT_API_BASE = {
+    "facebook": "https://graph.facebook.com/v21.0",
+    "instagram": "https://graph.facebook.com/v21.0",
+    "x": "https://api.x.com/2",
+    "youtube": "https://www.googleapis.com/youtube/v3",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    platform: str
+    handle: str
+    credentials: str
+    api_base_url: str
+    role: str = "department"
+    app_secret: str | None = None
+    series: dict[str, str] = field(default_factory=dict)
+    media_max_bytes: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CityConfig:
+    city: str
+    jurisdiction: str
+    archive: str
+    accounts: tuple[Account, ...]
+    operator: str | None = None
+    warc_max_bytes: int = 1024 ** 3
+    source: str | None = None
+
+    def account(self, account_id: str) -> Account:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        raise ConfigError(f"no account {account_id!r} in the city config (have: "
+                          f"{', '.join(a.id for a in self.accounts)})")
+
+
+_LITERAL_SECRET_HINT = re.compile(r"^(?!env:|airflow:).{16,}$")
+
+
+def parse(doc: Any, source: str | None = None) -> CityConfig:
+    where = f" in {source}" if source else ""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"city config{where} must be a mapping")
+    for i, acc in enumerate(doc.get("accounts") or []):
+        cred = acc.get("credentials") if isinstance(acc, dict) else None
+        if isinstance(cred, str) and _LITERAL_SECRET_HINT.match(cred):
+            # Say it plainly, without echoing the value back into logs.
+            raise ConfigError(f"accounts[{i}].credentials{where} looks like a literal secret; use env:VAR or "
+                              "airflow:CONN_ID so the token never sits in the config")
+    found = schemas.errors(CONFIG_SCHEMA, doc)
+    if found:
+        raise ConfigError(f"invalid city config{where}: " + "; ".join(found[:5]))
+    ids = [a["id"] for a in doc["accounts"]]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"duplicate account ids{where}: {sorted({i for i in ids if ids.count(i) > 1})}")
+    accounts = tuple(
+        Account(id=a["id"], platform=a["platform"], handle=a["handle"], credentials=a["credentials"],
+                api_base_url=a.get("api_base_url", DEFAULT_API_BASE[a["platform"]]).rstrip("/"),
+                role=a.get("role", "department"), app_secret=a.get("app_secret"), series=a.get("series", {}),
+                media_max_bytes=a.get("media_max_bytes", 25 * 1024 * 1024))
+        for a in doc["accounts"])
+    return CityConfig(city=doc["city"], jurisdiction=doc["jurisdiction"], archive=doc["archive"],
+                      accounts=accounts, operator=doc.get("operator"),
+                      warc_max_bytes=doc.get("warc_max_bytes", 1024 ** 3), source=source)
+
+
+def load(path: str | os.PathLike) -> CityConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read city config {path}: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"city config {path} is not valid YAML: {exc}") from None
+    return parse(doc, str(path))
+
+
+def resolve_secret(ref: str) -> str:
+    """`env:VAR` → the variable's value; `airflow:CONN_ID` → the Connection's password (or extra `token`)."""
+    kind, _, name = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(f"credentials {ref}: environment variable {name} is not set")
+        return value
+    if kind == "airflow":
+        try:
+            from airflow.sdk import BaseHook
+        except ImportError:  # pragma: no cover - Airflow is a hard dependency, but keep the message clear
+            raise ConfigError(f"credentials {ref}: Airflow is not installed") from None
+        try:
+            conn = BaseHook.get_connection(name)
+        except Exception as exc:  # Airflow raises its own NotFound types; one clear line is what matters
+            raise ConfigError(f"credentials {ref}: Airflow connection {name} not found ({type(exc).__name__})") from None
+        value = conn.password or (conn.extra_dejson or {}).get("token")
+        if not value:
+            raise ConfigError(f"credentials {ref}: Airflow connection {name} has no password or extra.token")
+        return value
+    raise ConfigError(f"credentials {ref!r}: use env:VAR or airflow:CONN_ID")

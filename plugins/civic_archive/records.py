@@ -1,0 +1,181 @@
+"""The normalized record: one row per version of a post, comment, reply or media item (DESIGN §4 columns).
+
+Connectors turn API payloads into `Item`s; the harvest decides each item's version and status against the
+account's last state, adds retention, validates the row against `schemas/record.schema.json`, and writes
+it to Parquet. Every row points at the WARC record that evidences it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from civic_archive.warc import WarcRef
+
+RECORD_SCHEMA = "record.schema.json"
+
+_TS = pa.timestamp("us", tz="UTC")
+ARROW_SCHEMA = pa.schema([
+    ("record_id", pa.string()),
+    ("account_id", pa.string()),
+    ("platform", pa.string()),
+    ("kind", pa.string()),
+    ("platform_id", pa.string()),
+    ("parent_platform_id", pa.string()),
+    ("version", pa.int32()),
+    ("author_id", pa.string()),
+    ("author_name", pa.string()),
+    ("text", pa.string()),
+    ("created_at", _TS),
+    ("updated_at", _TS),
+    ("captured_at", _TS),
+    ("permalink", pa.string()),
+    ("status", pa.string()),
+    ("removed_detected_at", _TS),
+    ("content_sha256", pa.string()),
+    ("warc_file", pa.string()),
+    ("warc_offset", pa.int64()),
+    ("warc_length", pa.int64()),
+    ("warc_record_id", pa.string()),
+    ("jurisdiction", pa.string()),
+    ("series_code", pa.string()),
+    ("retention_period", pa.string()),
+    ("eligible_on", pa.date32()),
+    ("raw_json", pa.string()),
+    ("run_id", pa.string()),
+    ("media_url", pa.string()),
+    ("media_sha256", pa.string()),
+    ("media_warc_file", pa.string()),
+    ("media_warc_offset", pa.int64()),
+    ("media_warc_record_id", pa.string()),
+])
+COLUMNS = ARROW_SCHEMA.names
+_TIMESTAMP_COLUMNS = {"created_at", "updated_at", "captured_at", "removed_detected_at"}
+
+
+@dataclass
+class Media:
+    """Bytes of an attachment fetched into the WARC."""
+
+    url: str
+    sha256: str
+    ref: WarcRef
+
+
+@dataclass
+class Item:
+    """One post/comment/reply/media item as a connector read it from one API response."""
+
+    kind: str
+    platform_id: str
+    created_at: datetime
+    raw: dict[str, Any]  # the item's JSON exactly as the (redacted) response carried it
+    ref: WarcRef  # the response record it came from
+    parent_platform_id: str | None = None
+    author_id: str | None = None
+    author_name: str | None = None
+    text: str | None = None
+    updated_at: datetime | None = None
+    permalink: str | None = None
+    hidden: bool = False
+    content: dict[str, Any] = field(default_factory=dict)  # what an edit changes (hashed for edit detection)
+    media: Media | None = None
+
+    def content_sha256(self) -> str:
+        canonical = json.dumps({"text": self.text, **self.content}, sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def make_record_id(account_id: str, kind: str, platform_id: str, version: int) -> str:
+    return hashlib.sha256(f"{account_id}\x1f{kind}\x1f{platform_id}\x1f{version}".encode()).hexdigest()[:32]
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime in a record")
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def to_row(item: Item, *, account_id: str, platform: str, version: int, status: str, captured_at: datetime,
+           run_id: str, jurisdiction: str, evidence: WarcRef | None = None,
+           removed_detected_at: datetime | None = None, series_code: str | None = None,
+           retention_period: str | None = None, eligible_on: date | None = None) -> dict[str, Any]:
+    """A record row as JSON-ready values (timestamps as RFC 3339 strings), ready for schema validation."""
+    ref = evidence or item.ref
+    media = item.media
+    return {
+        "record_id": make_record_id(account_id, item.kind, item.platform_id, version),
+        "account_id": account_id,
+        "platform": platform,
+        "kind": item.kind,
+        "platform_id": item.platform_id,
+        "parent_platform_id": item.parent_platform_id,
+        "version": version,
+        "author_id": item.author_id,
+        "author_name": item.author_name,
+        "text": item.text,
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+        "captured_at": iso(captured_at),
+        "permalink": item.permalink,
+        "status": status,
+        "removed_detected_at": iso(removed_detected_at),
+        "content_sha256": item.content_sha256(),
+        "warc_file": ref.warc_file,
+        "warc_offset": ref.offset,
+        "warc_length": ref.length,
+        "warc_record_id": ref.record_id,
+        "jurisdiction": jurisdiction,
+        "series_code": series_code,
+        "retention_period": retention_period,
+        "eligible_on": eligible_on.isoformat() if eligible_on else None,
+        "raw_json": json.dumps(item.raw, sort_keys=True, ensure_ascii=False),
+        "run_id": run_id,
+        "media_url": media.url if media else None,
+        "media_sha256": media.sha256 if media else None,
+        "media_warc_file": media.ref.warc_file if media else None,
+        "media_warc_offset": media.ref.offset if media else None,
+        "media_warc_record_id": media.ref.record_id if media else None,
+    }
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def rows_to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    columns: dict[str, list] = {name: [] for name in COLUMNS}
+    for row in rows:
+        for name in COLUMNS:
+            value = row.get(name)
+            if name in _TIMESTAMP_COLUMNS:
+                value = _parse_ts(value)
+            elif name == "eligible_on" and value is not None:
+                value = date.fromisoformat(value)
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=ARROW_SCHEMA)
+
+
+def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> None:
+    schema = table.schema.with_metadata({**(table.schema.metadata or {}),
+                                         **{k.encode(): v.encode() for k, v in metadata.items()}})
+    with open(path, "xb") as fh:
+        pq.write_table(table.cast(schema), fh, compression="zstd", write_statistics=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_table(store, key: str, columns: list[str] | None = None, filters=None) -> pa.Table:
+    """Read one records/state Parquet object from any store (a local path is read in place)."""
+    path = store.local_path(key)
+    source = path if path else pa.BufferReader(store.read_bytes(key))
+    return pq.read_table(source, columns=columns, filters=filters)

@@ -1,0 +1,116 @@
+"""Keeping credentials out of everything the archive stores.
+
+Two nets, because one is not enough:
+1. by name: query parameters such as `access_token`, `appsecret_proof`, `key` and headers such as
+   `Authorization` get the value `REDACTED` wherever they appear, in request URLs and in response bodies
+   (the Graph API echoes the token inside every `paging.next` URL, JSON-escaped or not);
+2. by value: every secret the session knows is replaced wherever it occurs, raw or URL-encoded, so a token
+   echoed in an error message or an unexpected field cannot slip through either.
+
+Each redaction is counted by where and which name; the value itself is never recorded.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
+
+MARK = "REDACTED"
+
+SECRET_PARAMS = frozenset({
+    "access_token", "appsecret_proof", "key", "api_key", "apikey", "client_secret", "client_id_secret",
+    "oauth_token", "oauth_signature", "token", "input_token", "fb_exchange_token", "refresh_token",
+    "code", "password", "secret", "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+})
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-goog-api-key",
+    "x-amz-security-token", "x-auth-token",
+})
+
+# A secret-named parameter inside any URL-ish text: after ?, &, ; or a JSON-escaped & (\u0026).
+_PARAM_RE = re.compile(
+    r"(?P<pre>(?:[?&;]|\\u0026)(?P<name>" + "|".join(sorted(map(re.escape, SECRET_PARAMS), key=len, reverse=True))
+    + r")=)(?P<value>[^&\s\"'<>#\\]+)",
+    re.IGNORECASE,
+)
+
+
+def _secret_forms(secrets: list[str]) -> list[str]:
+    forms = set()
+    for secret in secrets:
+        if secret and len(secret) >= 6:  # shorter values would blank out ordinary words
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret), secret.replace("/", "\\/")})
+    return sorted(forms, key=len, reverse=True)
+
+
+class Redactor:
+    def __init__(self, secrets: list[str] | None = None):
+        self._forms = _secret_forms(secrets or [])
+        self._forms_bytes = [f.encode() for f in self._forms]
+
+    def add_secret(self, secret: str) -> None:
+        self._forms = _secret_forms(self._forms + [secret])
+        self._forms_bytes = [f.encode() for f in self._forms]
+
+    def url(self, url: str, counts: Counter, where: str = "request-url") -> str:
+        # Regex, not parse/re-encode: the stored URL keeps the exact encoding that was sent.
+        return self.text(url, counts, where)
+
+    def text(self, text: str, counts: Counter, where: str) -> str:
+        def sub(m: re.Match) -> str:
+            if m.group("value") == MARK:
+                return m.group(0)
+            counts[(where, m.group("name"))] += 1
+            return m.group("pre") + MARK
+
+        text = _PARAM_RE.sub(sub, text)
+        for form in self._forms:
+            if form in text:
+                counts[(where, "known-secret")] += text.count(form)
+                text = text.replace(form, MARK)
+        return text
+
+    def body(self, body: bytes, counts: Counter, where: str = "response-body") -> bytes:
+        # Work on bytes so a body that is not valid UTF-8 is kept byte for byte outside the redacted spans.
+        def sub(m: re.Match) -> bytes:
+            if m.group("value") == MARK.encode():
+                return m.group(0)
+            counts[(where, m.group("name").decode("latin-1"))] += 1
+            return m.group("pre") + MARK.encode()
+
+        body = _PARAM_RE_BYTES.sub(sub, body)
+        for form in self._forms_bytes:
+            if form in body:
+                counts[(where, "known-secret")] += body.count(form)
+                body = body.replace(form, MARK.encode())
+        return body
+
+    def headers(self, headers: list[tuple[str, str]], counts: Counter, where: str) -> list[tuple[str, str]]:
+        out = []
+        for name, value in headers:
+            if name.lower() in SECRET_HEADERS:
+                counts[(where, name)] += 1
+                scheme = value.split(" ", 1)[0] if name.lower().endswith("authorization") and " " in value else ""
+                value = f"{scheme} {MARK}".strip()
+            else:
+                value = self.text(value, counts, where)
+            out.append((name, value))
+        return out
+
+
+_PARAM_RE_BYTES = re.compile(_PARAM_RE.pattern.encode(), re.IGNORECASE)
+
+
+def strip_secret_params(url: str) -> str:
+    """Drop secret-named parameters (before re-authenticating a URL taken from a redacted body), keeping the
+    other parameters exactly as encoded."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if unquote(p.split("=", 1)[0]).lower() not in SECRET_PARAMS]
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def summary(counts: Counter) -> list[dict]:
+    """JSON-ready list of what was redacted where (names and counts only, never values)."""
+    return [{"where": where, "name": name, "count": n} for (where, name), n in sorted(counts.items())]

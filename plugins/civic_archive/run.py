@@ -1,0 +1,113 @@
+"""One archive run: its WARC files, the objects it writes, and its manifest.
+
+Everything a run produces is built in a local spool folder first and put into the archive only when the run
+commits: objects in an order where nothing is referenced before it exists (WARCs, then records and state,
+then the report) and the manifest last. A run that crashes or fails before the manifest is written leaves
+either nothing or unreferenced orphans, never a manifest that names a missing or partial object; the next
+run starts over from the last committed state.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from civic_archive import SOFTWARE, manifest
+from civic_archive.storage import ArchiveStore, StoredObject
+from civic_archive.warc import WarcFile
+
+
+@dataclass
+class Pending:
+    key: str
+    path: str
+    kind: str
+    records: int | None = None
+    retain_until: datetime | None = None
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class ArchiveRun:
+    store: ArchiveStore
+    chain: str
+    warcinfo: dict[str, str]
+    warc_max_bytes: int = 1024 ** 3
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    make_warc: Callable[..., WarcFile] = WarcFile
+    run_id: str = ""
+    started_at: datetime | None = None
+    pending: list[Pending] = field(default_factory=list)
+    committed: list[tuple[StoredObject, str, int | None]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.started_at = self.clock()
+        self.run_id = self.run_id or manifest.new_run_id(self.chain, self.started_at)
+        self.spool = tempfile.mkdtemp(prefix=f"{self.run_id}.", dir=self.store.spool_dir())
+        self._warc: WarcFile | None = None
+        self._warc_count = 0
+
+    # -- WARC files -------------------------------------------------------------------------------------------
+    def warc(self) -> WarcFile:
+        """The WARC file to write into now; rolls over to a new file past `warc_max_bytes`."""
+        if self._warc is not None and self._warc.size >= self.warc_max_bytes:
+            self._close_warc()
+        if self._warc is None:
+            when = self.started_at
+            key = f"warc/{self.chain}/{when:%Y}/{when:%m}/{self.run_id}-{self._warc_count}.warc.gz"
+            info = {"software": SOFTWARE, "hostname": socket.gethostname(), "isPartOf": self.chain,
+                    "description": f"civic-archive run {self.run_id}", "run-id": self.run_id, **self.warcinfo}
+            self._warc = self.make_warc(os.path.join(self.spool, os.path.basename(key)), key, info)
+            self._warc_count += 1
+        return self._warc
+
+    def _close_warc(self) -> None:
+        if self._warc is not None:
+            self._warc.close()
+            self.pending.append(Pending(self._warc.key, self._warc.path, "warc", self._warc.records,
+                                        content_type="application/warc"))
+            self._warc = None
+
+    # -- other objects ----------------------------------------------------------------------------------------
+    def spool_path(self, name: str) -> str:
+        return os.path.join(self.spool, name)
+
+    def add_file(self, key: str, path: str, kind: str, records: int | None = None, **kw: Any) -> None:
+        self.pending.append(Pending(key, path, kind, records, **kw))
+
+    def add_bytes(self, key: str, data: bytes, kind: str, records: int | None = None, **kw: Any) -> None:
+        path = self.spool_path(f"obj-{len(self.pending)}")
+        with open(path, "xb") as fh:
+            fh.write(data)
+        self.add_file(key, path, kind, records, **kw)
+
+    def set_retention(self, key: str, retain_until: datetime | None) -> None:
+        for p in self.pending:
+            if p.key == key:
+                p.retain_until = retain_until
+
+    # -- commit -----------------------------------------------------------------------------------------------
+    def commit(self, extra: dict[str, Any] | None = None,
+               retain: Callable[[Pending], datetime | None] | None = None) -> StoredObject:
+        self._close_warc()
+        order = {"warc": 0, "quarantine": 1, "records": 2, "state": 3, "report": 4}
+        for p in sorted(self.pending, key=lambda p: order.get(p.kind, 5)):
+            retain_until = p.retain_until or (retain(p) if retain else None)
+            obj = self.store.put_file(p.key, p.path, retain_until=retain_until, content_type=p.content_type)
+            self.committed.append((obj, p.kind, p.records))
+        previous = manifest.chain_head(self.store, self.chain)
+        doc = manifest.build(run_id=self.run_id, objects=self.committed, previous=previous,
+                             started_at=self.started_at, finished_at=self.clock(), extra=extra)
+        stored = manifest.commit(self.store, doc)
+        self.cleanup()
+        return stored
+
+    def cleanup(self) -> None:
+        if self._warc is not None:
+            self._warc.close()
+            self._warc = None
+        shutil.rmtree(self.spool, ignore_errors=True)

@@ -1,0 +1,161 @@
+"""Facebook Pages through the Graph API: the Page feed, every post's comments and replies, attachments.
+
+Follows the documented behaviour (shared/reference/platform-apis.md §1): `paging.next` is followed as an
+opaque absolute URL and is the only end signal (a page may be empty and still have `next`); comments are
+read with `filter=stream` so replies come in the same list with `parent`; errors are keyed off
+`error.code`, never the HTTP status; a deleted object answers code 100 / subcode 33.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Iterator
+
+from civic_archive.capture import Capture
+from civic_archive.records import Item, Media
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+
+POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
+               "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
+               "subattachments}")
+COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},is_hidden,permalink_url,attachment,"
+                  "comment_count,like_count")
+THROTTLE_CODES = {4, 17, 32, 613, 80001}
+TRANSIENT_CODES = {1, 2} | THROTTLE_CODES
+TOKEN_CODES = {190, 102}
+PAGE_LIMIT = 100
+
+
+class FacebookSource(Source):
+    platform = "facebook"
+    max_retries = 4
+    backoff_seconds = 2.0
+
+    def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
+        for attempt in range(self.max_retries + 1):
+            cap, doc = self.get_json(url, params)
+            error = doc.get("error") if isinstance(doc, dict) else None
+            if not error:
+                if cap.status >= 400:
+                    raise ApiError(f"facebook: HTTP {cap.status} from {cap.url} without an error body", ref=cap.ref)
+                return cap, doc
+            code = error.get("code")
+            message = error.get("message", "")
+            if code in TOKEN_CODES:
+                raise TokenExpired(f"facebook: access token rejected (code {code}, subcode "
+                                   f"{error.get('error_subcode')}): {message}", code=code, ref=cap.ref)
+            transient = code in TRANSIENT_CODES or bool(error.get("is_transient"))
+            if not transient or attempt == self.max_retries:
+                raise ApiError(f"facebook: error {code}: {message}", code=code, transient=transient, ref=cap.ref)
+            time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
+        raise AssertionError("unreachable")
+
+    def _pages(self, url: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
+        next_url: str | None = url
+        first = True
+        while next_url:
+            cap, doc = self._graph(next_url, params if first else None)
+            first = False
+            data = doc.get("data") if isinstance(doc, dict) else None
+            if not isinstance(data, list):
+                raise ApiError(f"facebook: page from {cap.url} has no data list", ref=cap.ref)
+            yield cap, data
+            paging = doc.get("paging") or {}
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+
+    def walk(self) -> Iterator[Item | Invalid]:
+        base = self.account.api_base_url
+        for cap, posts in self._pages(f"{base}/{self.account.handle}/feed",
+                                      {"fields": POST_FIELDS, "limit": PAGE_LIMIT}):
+            for raw in posts:
+                try:
+                    post = self._post(raw, cap)
+                except (KeyError, TypeError, ValueError) as exc:
+                    yield Invalid(f"facebook post: {exc}", raw, cap.ref)
+                    continue
+                yield post
+                yield from self._media(post)
+                yield from self._comments(post)
+        self.complete = True
+
+    def _post(self, raw: dict, cap: Capture) -> Item:
+        author = raw.get("from") or {}
+        attachments = (raw.get("attachments") or {}).get("data") or []
+        return Item(
+            kind="post", platform_id=_id(raw), created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
+            author_id=author.get("id"), author_name=author.get("name"),
+            text=raw.get("message") if raw.get("message") is not None else raw.get("story"),
+            updated_at=parse_time(raw["updated_time"]) if raw.get("updated_time") else None,
+            permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
+            content={"attachments": [_attachment_identity(a) for a in attachments]},
+        )
+
+    def _comments(self, post: Item) -> Iterator[Item | Invalid]:
+        base = self.account.api_base_url
+        params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}
+        for cap, comments in self._pages(f"{base}/{post.platform_id}/comments", params):
+            for raw in comments:
+                try:
+                    parent = (raw.get("parent") or {}).get("id")
+                    author = raw.get("from") or {}
+                    attachment = raw.get("attachment")
+                    yield Item(
+                        kind="reply" if parent else "comment", platform_id=_id(raw),
+                        parent_platform_id=parent or post.platform_id,
+                        created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
+                        author_id=author.get("id"), author_name=author.get("name"), text=raw.get("message"),
+                        permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
+                        content={"attachment": _attachment_identity(attachment) if attachment else None},
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    yield Invalid(f"facebook comment on {post.platform_id}: {exc}", raw, cap.ref)
+
+    def _media(self, post: Item) -> Iterator[Item | Invalid]:
+        attachments = (post.raw.get("attachments") or {}).get("data") or []
+        flat = []
+        for att in attachments:
+            flat.append(att)
+            flat.extend(((att.get("subattachments") or {}).get("data")) or [])
+        for n, att in enumerate(flat):
+            src = ((att.get("media") or {}).get("image") or {}).get("src")
+            if not src:
+                continue
+            media_id = (att.get("target") or {}).get("id") or f"{post.platform_id}:attachment:{n}"
+            try:
+                cap = self.session.get(src, authenticate=False, max_bytes=self.account.media_max_bytes)
+            except Exception as exc:  # the post is archived regardless; the missing media is reported
+                yield Invalid(f"facebook media {src}: {exc}", att, post.ref)
+                continue
+            if cap.status != 200 or cap.truncated:
+                yield Invalid(f"facebook media {src}: HTTP {cap.status}"
+                              f"{' (over the size cap)' if cap.truncated else ''}", att, cap.ref)
+                continue
+            digest = hashlib.sha256(cap.body).hexdigest()
+            yield Item(kind="media", platform_id=str(media_id), parent_platform_id=post.platform_id,
+                       created_at=post.created_at, raw=att, ref=post.ref, author_id=post.author_id,
+                       author_name=post.author_name, text=att.get("description") or att.get("title"),
+                       permalink=att.get("url"), hidden=post.hidden,
+                       content={"sha256": digest}, media=Media(src, digest, cap.ref))
+
+    def exists(self, kind: str, platform_id: str) -> bool | None:
+        try:
+            self._graph(f"{self.account.api_base_url}/{platform_id}", {"fields": "id"})
+        except TokenExpired:
+            raise
+        except ApiError as exc:
+            return False if exc.code == 100 else None
+        return True
+
+
+def _id(raw: dict) -> str:
+    value = raw["id"]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"bad id {value!r}")
+    return value
+
+
+def _attachment_identity(att: dict) -> dict:
+    """What identifies an attachment's content (CDN URLs rotate; the target id and type do not)."""
+    return {"type": att.get("type"), "media_type": att.get("media_type"),
+            "target": (att.get("target") or {}).get("id"), "title": att.get("title"),
+            "description": att.get("description")}

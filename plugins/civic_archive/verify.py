@@ -1,0 +1,156 @@
+"""Re-verify an archive from its bytes: manifest chains, object hashes, WARC record digests.
+
+What it checks:
+- every manifest parses, matches its schema, and links to its predecessor by key and SHA-256, with
+  contiguous sequence numbers per chain (a changed, removed, inserted or reordered manifest shows);
+- every object a manifest lists exists with the listed size and SHA-256;
+- every record of every WARC file passes its `WARC-Block-Digest` / `WARC-Payload-Digest`, and each file
+  opens with a `warcinfo` record;
+- every records Parquet file opens and has the record columns.
+Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
+of anything) without failing the check.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from warcio.archiveiterator import ArchiveIterator
+
+from civic_archive import manifest, records, schemas
+from civic_archive.storage import CHUNK, ArchiveStore, StorageError
+
+IGNORED_PREFIXES = ("exports/",)  # export packages carry their own BagIt manifests
+
+
+@dataclass
+class Report:
+    manifests: int = 0
+    objects: int = 0
+    bytes: int = 0
+    warc_records: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def fail(self, key: str, why: str) -> None:
+        self.failures.append((key, why))
+
+    def summary(self) -> str:
+        lines = [f"manifests: {self.manifests}", f"objects: {self.objects} ({self.bytes:,} bytes)",
+                 f"WARC records checked: {self.warc_records}",
+                 f"orphans (written by runs that never committed): {len(self.orphans)}"]
+        lines.append("result: OK" if self.ok else f"result: FAILED ({len(self.failures)} problems)")
+        lines += [f"FAILED {key}: {why}" for key, why in self.failures]
+        return "\n".join(lines)
+
+
+def _hash_object(store: ArchiveStore, key: str) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with store.open(key) as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def check_warc(store: ArchiveStore, key: str, report: Report) -> None:
+    try:
+        with store.open(key) as fh:
+            first = True
+            for rec in ArchiveIterator(fh, check_digests=True):
+                if first and rec.rec_type != "warcinfo":
+                    report.fail(key, "first record is not warcinfo")
+                first = False
+                rec.content_stream().read()  # reading to the end is what runs the digest check
+                report.warc_records += 1
+                checker = rec.digest_checker
+                if checker.problems or checker.passed is False:
+                    rid = rec.rec_headers.get_header("WARC-Record-ID")
+                    report.fail(key, f"record {rid}: digest mismatch ({'; '.join(map(str, checker.problems))})")
+                for name in ("WARC-Block-Digest",):
+                    if rec.rec_type != "warcinfo" and not (rec.rec_headers.get_header(name) or "").startswith("sha256:"):
+                        report.fail(key, f"record without a sha256 {name}")
+            if first:
+                report.fail(key, "no WARC records")
+    except Exception as exc:  # a damaged gzip member or header is a failure of this object, not of verify
+        report.fail(key, f"unreadable WARC: {type(exc).__name__}: {exc}")
+
+
+def check_parquet(store: ArchiveStore, key: str, report: Report, kind: str) -> None:
+    try:
+        table = records.read_table(store, key)
+    except Exception as exc:
+        report.fail(key, f"unreadable Parquet: {type(exc).__name__}: {exc}")
+        return
+    if kind == "records":
+        missing = set(records.COLUMNS) - set(table.schema.names)
+        if missing:
+            report.fail(key, f"records file lacks columns {sorted(missing)}")
+
+
+def verify(store: ArchiveStore, *, deep: bool = True) -> Report:
+    report = Report()
+    listed: set[str] = set()
+    chains: dict[str, list[tuple[int, str, dict, str]]] = defaultdict(list)
+    for key, data in manifest.iter_manifests(store):
+        report.manifests += 1
+        listed.add(key)
+        try:
+            doc = json.loads(data)
+            schemas.validate(manifest.MANIFEST_SCHEMA, doc)
+        except (ValueError, schemas.SchemaError) as exc:
+            report.fail(key, f"manifest unreadable or invalid: {exc}")
+            continue
+        if manifest.manifest_key(doc["run_id"]) != key:
+            report.fail(key, f"manifest names run {doc['run_id']}, not the run its key names")
+        chains[doc["chain"]].append((doc["sequence"], key, doc, hashlib.sha256(data).hexdigest()))
+        for obj in doc["objects"]:
+            listed.add(obj["key"])
+            _check_object(store, obj, report, deep)
+
+    for chain, entries in chains.items():
+        entries.sort(key=lambda e: (e[0], e[1]))
+        prev_key, prev_hash = None, None
+        for n, (seq, key, doc, digest) in enumerate(entries, start=1):
+            if seq != n:
+                report.fail(key, f"chain {chain}: sequence {seq} where {n} was expected "
+                                 "(a manifest was removed, inserted or duplicated)")
+            link = doc["previous"]
+            if n == 1 and link is not None:
+                report.fail(key, f"chain {chain}: first manifest points at {link['key']}, which is missing")
+            elif n > 1 and (link is None or link["key"] != prev_key or link["sha256"] != prev_hash):
+                report.fail(key, f"chain {chain}: previous-manifest link does not match {prev_key}")
+            prev_key, prev_hash = key, digest
+
+    for key in store.list(""):
+        if key not in listed and not key.startswith(IGNORED_PREFIXES):
+            report.orphans.append(key)
+    return report
+
+
+def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool) -> None:
+    key = obj["key"]
+    report.objects += 1
+    try:
+        digest, size = _hash_object(store, key)
+    except StorageError as exc:
+        report.fail(key, f"missing or unreadable: {exc}")
+        return
+    report.bytes += size
+    if size != obj["size"]:
+        report.fail(key, f"size {size} differs from the manifest's {obj['size']}")
+    if digest != obj["sha256"]:
+        report.fail(key, "sha256 differs from the manifest")
+        return
+    if not deep:
+        return
+    if obj["kind"] == "warc":
+        check_warc(store, key, report)
+    elif obj["kind"] in ("records", "state"):
+        check_parquet(store, key, report, obj["kind"])

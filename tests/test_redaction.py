@@ -1,0 +1,43 @@
+from collections import Counter
+
+import pytest
+
+from civic_archive.redaction import Redactor, strip_secret_params
+
+SECRET = "EAAB-very-secret-token"
+
+
+@pytest.mark.parametrize("text", [
+    "https://g/x?access_token=EAAB-very-secret-token&after=Q",
+    "https:\\/\\/g\\/x?limit=2\\u0026access_token=EAAB-very-secret-token",
+    "https://g/x?a=1&appsecret_proof=abc123def456&key=AIzaSyXYZ",
+    "Error validating access token EAAB-very-secret-token",
+    "token in prose: EAAB-very-secret-token.",
+])
+def test_text_redaction_removes_every_form(text):
+    r = Redactor([SECRET])
+    counts = Counter()
+    out = r.text(text, counts, "body")
+    assert SECRET not in out and "abc123def456" not in out and "AIzaSyXYZ" not in out
+    assert counts and all(n > 0 for n in counts.values())
+
+
+def test_redaction_keeps_other_parameters_and_encoding():
+    out = Redactor().url("https://g/1/feed?fields=id%2Cmessage&access_token=T0KEN123&limit=2", Counter())
+    assert out == "https://g/1/feed?fields=id%2Cmessage&access_token=REDACTED&limit=2"
+
+
+def test_similar_names_are_not_redacted():
+    out = Redactor().text("https://x/y?pagination_token=abc&monkey=1&keyword=z", Counter(), "u")
+    assert out == "https://x/y?pagination_token=abc&monkey=1&keyword=z"
+
+
+def test_body_redaction_works_on_invalid_utf8():
+    body = b"\xff\xfe junk ?access_token=SECRETVALUE1 \xc3"
+    out = Redactor(["SECRETVALUE1"]).body(body, Counter())
+    assert b"SECRETVALUE1" not in out and out.startswith(b"\xff\xfe junk ")
+
+
+def test_strip_secret_params():
+    assert strip_secret_params("https://g/x?access_token=REDACTED&after=Q%3D%3D&appsecret_proof=REDACTED") \
+        == "https://g/x?after=Q%3D%3D"
