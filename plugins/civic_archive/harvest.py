@@ -148,7 +148,7 @@ def _harvest(config, account, store, run, result, clock, session_options) -> Non
             quarantined(f"no archived copy of {change.previous.kind} {change.previous.platform_id}",
                         change.previous.__dict__, None)
             continue
-        problems = schemas.errors(records.RECORD_SCHEMA, row)
+        problems = schemas.fast_errors(records.RECORD_SCHEMA, row)
         if problems:
             ref = change.item.ref if change.item else None
             quarantine.append({"reason": "record does not match record.schema.json: " + "; ".join(problems[:5]),

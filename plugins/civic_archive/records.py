@@ -86,8 +86,14 @@ class Item:
     hidden: bool = False
     content: dict[str, Any] = field(default_factory=dict)  # what an edit changes (hashed for edit detection)
     media: Media | None = None
+    _digest: str | None = field(default=None, repr=False, compare=False)
 
     def content_sha256(self) -> str:
+        if self._digest is None:
+            self._digest = self._content_digest()
+        return self._digest
+
+    def _content_digest(self) -> str:
         canonical = json.dumps({"text": self.text, **self.content}, sort_keys=True, ensure_ascii=False,
                                separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -235,7 +235,14 @@ class S3Store(ArchiveStore):
         except BotoCoreError as exc:
             raise StorageError(f"head bucket {self.bucket}: {exc}") from exc
         if self.lock_mode is not None:
-            conf = self._call(f"object lock configuration of {self.bucket}", "get_object_lock_configuration")
+            try:
+                conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            except ClientError as exc:
+                if _code(exc) != "ObjectLockConfigurationNotFoundError":
+                    raise _translate(exc, f"object lock configuration of {self.bucket}") from exc
+                conf = {}
+            except BotoCoreError as exc:
+                raise StorageError(f"object lock configuration of {self.bucket}: {exc}") from exc
             if conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
                 raise StorageError(f"bucket {self.bucket} has no Object Lock: objects could not be locked")
 

@@ -37,6 +37,30 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+@lru_cache(maxsize=None)
+def _compiled(name: str):
+    """The same schema compiled to Python by fastjsonschema (about 20x faster than jsonschema) for the
+    per-record hot path. Our record schema uses only keywords draft-07 shares with 2020-12; a property test
+    (tests/test_schemas.py) checks that both validators accept and reject the same records."""
+    import fastjsonschema
+
+    schema = dict(json.loads((data_dir("schemas") / name).read_text()))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def fast_errors(name: str, document) -> list[str]:
+    """Like `errors`, but answers the common case (valid) with the compiled validator; only an invalid
+    document pays for jsonschema's full error list."""
+    import fastjsonschema
+
+    try:
+        _compiled(name)(document)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        return errors(name, document) or ["rejected by the compiled validator"]
+
+
 def errors(name: str, document) -> list[str]:
     return [f"{e.json_path}: {e.message}" for e in sorted(validator(name).iter_errors(document), key=lambda e: e.path)]
 

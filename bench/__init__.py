@@ -1,0 +1,1 @@
+"""Benchmarks (run on demand: `make bench`, `make bench-full`); never timed in the unit tests."""

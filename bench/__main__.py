@@ -1,0 +1,51 @@
+"""Run the benchmarks and print one JSON line per measurement (also saved under bench/results/)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+
+from bench import archive_path
+
+QUICK = {"archive_path": [(200, 20), (1000, 20)]}
+FULL = {"archive_path": [(1000, 20), (5000, 20), (20000, 20)]}
+TINY = {"archive_path": [(5, 3)]}
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
+            "system": platform.platform()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="the large scales (takes much longer)")
+    size.add_argument("--tiny", action="store_true", help="smoke-test sizes (what the test suite runs)")
+    parser.add_argument("--only", choices=sorted(QUICK), help="run one scenario")
+    parser.add_argument("--out", default="bench/results", help="folder for the JSON results")
+    args = parser.parse_args(argv)
+    plan = FULL if args.full else TINY if args.tiny else QUICK
+    results = []
+    for scenario, sizes in plan.items():
+        if args.only and scenario != args.only:
+            continue
+        for params in sizes:
+            if scenario == "archive_path":
+                result = archive_path.bench(*params)
+            result["machine"] = machine()
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    if not args.tiny:
+        os.makedirs(args.out, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        with open(os.path.join(args.out, f"{stamp}.json"), "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

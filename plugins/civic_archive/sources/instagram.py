@@ -1,0 +1,329 @@
+"""Instagram professional accounts through the Instagram Graph API: media, their comments and replies, images.
+
+Follows the documented behaviour (shared/reference/platform-apis.md §2):
+- `GET /{ig-user-id}/media` lists the account's media newest first (the API stops at the 10K most recent);
+  carousels carry `children{…}`; a carousel without them is completed from `GET /{media-id}/children`.
+- `paging.next` is followed as an opaque absolute URL and is the only end signal: a page may be empty and
+  carry cursors without `next` (that is the end), and the last page may have no `paging` key at all.
+- `GET /{media-id}/comments` lists top-level comments with their `replies{…}` expanded; when a comment's
+  replies are not in the listing (or continue on further pages) they are read from
+  `GET /{comment-id}/replies`. `hidden` becomes `Item.hidden`. Only comments of media with
+  `comments_count` 0 are skipped without a request.
+- Errors are keyed off `error.code`, never the HTTP status: 190/102 → `TokenExpired`; 1, 2 and the
+  throttling codes (4, 17, 32, 613, 8000x) → bounded retries, then a transient `ApiError`; a deleted object
+  answers code 100 / subcode 33, which `exists()` turns into False.
+
+Media items: an IMAGE post's image (platform id = the media id), each carousel child's image (child id), a
+VIDEO's thumbnail (`<id>:thumbnail`) and, subject to `account.media_max_bytes`, its video bytes (`<id>`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any, Iterator
+
+from civic_archive.capture import Capture, CaptureError
+from civic_archive.records import Item, Media
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+
+log = logging.getLogger(__name__)
+
+CHILD_FIELDS = "id,media_type,media_url,permalink,thumbnail_url,timestamp"
+MEDIA_FIELDS = ("id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count,"
+                "media_product_type,thumbnail_url,shortcode,is_comment_enabled,"
+                f"children{{{CHILD_FIELDS}}}")
+REPLY_FIELDS = "id,text,timestamp,username,from,hidden,like_count,parent_id"
+COMMENT_FIELDS = f"id,text,timestamp,username,from,hidden,like_count,parent_id,replies{{{REPLY_FIELDS}}}"
+THROTTLE_CODES = {4, 17, 32, 613, 80001, 80002}
+TRANSIENT_CODES = {1, 2} | THROTTLE_CODES
+TOKEN_CODES = {190, 102}
+PAGE_LIMIT = 50
+
+
+class InstagramSource(Source):
+    platform = "instagram"
+    max_retries = 4
+    backoff_seconds = 2.0
+    max_wait_seconds = 60.0  # never sleep longer than this for one retry
+    fetch_video_bytes = True  # VIDEO bytes, subject to account.media_max_bytes (thumbnails always)
+
+    def __init__(self, account, session):
+        super().__init__(account, session)
+        self._sleep = time.sleep
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                cap = self.session.get(url, params)
+            except CaptureError as exc:  # no response at all: retry, then give up as transient
+                if last:
+                    raise ApiError(f"instagram: {exc}", transient=True, ref=exc.ref) from None
+                self._backoff(attempt)
+                continue
+            try:
+                doc = cap.json()
+            except ValueError:
+                if cap.status >= 500 and not last:
+                    self._backoff(attempt)
+                    continue
+                raise ApiError(f"instagram: response to {cap.url} is not JSON (HTTP {cap.status}, "
+                               f"{cap.content_type or 'no content type'})", transient=cap.status >= 500,
+                               ref=cap.ref) from None
+            error = doc.get("error") if isinstance(doc, dict) else None
+            if not error:
+                if cap.status >= 400:
+                    if cap.status >= 500 and not last:
+                        self._backoff(attempt)
+                        continue
+                    raise ApiError(f"instagram: HTTP {cap.status} from {cap.url} without an error body",
+                                   transient=cap.status >= 500, ref=cap.ref)
+                return cap, doc
+            if not isinstance(error, dict):
+                raise ApiError(f"instagram: unreadable error {error!r} from {cap.url}", ref=cap.ref)
+            code = error.get("code")
+            subcode = error.get("error_subcode")
+            message = error.get("message", "")
+            if code in TOKEN_CODES:
+                raise TokenExpired(f"instagram: access token rejected (code {code}, subcode {subcode}): {message}",
+                                   code=code, ref=cap.ref)
+            transient = code in TRANSIENT_CODES or bool(error.get("is_transient")) or cap.status >= 500
+            if not transient or last:
+                exc = ApiError(f"instagram: error {code}" + (f"/{subcode}" if subcode else "") + f": {message}",
+                               code=code, transient=transient, ref=cap.ref)
+                exc.subcode = subcode
+                raise exc
+            wait = self._regain_seconds(cap)
+            if wait is not None and wait > self.max_wait_seconds:
+                raise ApiError(f"instagram: throttled (code {code}) for about {wait / 60:.0f} min, longer than "
+                               f"this run waits; the account is retried on the next run: {message}",
+                               code=code, transient=True, ref=cap.ref)
+            self._backoff(attempt, wait)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int, wait: float | None = None) -> None:
+        self._sleep(min(wait if wait is not None else self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
+
+    @staticmethod
+    def _regain_seconds(cap: Capture) -> float | None:
+        """`estimated_time_to_regain_access` (minutes) from the Business Use Case header, if any."""
+        header = cap.headers.get("X-Business-Use-Case-Usage")
+        if not header:
+            return None
+        try:
+            usage = json.loads(header)
+            minutes = [entry.get("estimated_time_to_regain_access") or 0
+                       for entries in usage.values() for entry in entries]
+        except (ValueError, AttributeError, TypeError):
+            return None
+        best = max((m for m in minutes if isinstance(m, (int, float))), default=0)
+        return best * 60.0 if best > 0 else None
+
+    def _pages(self, url: str, params: dict[str, Any] | None) -> Iterator[tuple[Capture, list]]:
+        next_url: str | None = url
+        first = True
+        while next_url:
+            cap, doc = self._graph(next_url, params if first else None)
+            first = False
+            data = doc.get("data") if isinstance(doc, dict) else None
+            if not isinstance(data, list):
+                raise ApiError(f"instagram: page from {cap.url} has no data list", ref=cap.ref)
+            yield cap, data
+            next_url = _next(doc)
+
+    # -- the walk ------------------------------------------------------------------------------------------
+
+    def walk(self) -> Iterator[Item | Invalid]:
+        base = self.account.api_base_url
+        for cap, media in self._pages(f"{base}/{self.account.handle}/media",
+                                      {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}):
+            for raw in media:
+                try:
+                    children = self._children(raw, cap)
+                    post = self._post(raw, cap, children)
+                except ApiError as exc:
+                    if exc.code == 100:  # deleted while we were paging: it will simply not be seen
+                        continue
+                    raise
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"instagram media: {exc}", raw, cap.ref)
+                    continue
+                yield post
+                yield from self._media(post, children)
+                yield from self._comments(post)
+        self.complete = True
+
+    def _children(self, raw: Any, cap: Capture) -> list[tuple[dict, Capture]]:
+        """A carousel's children, with the capture each came from (empty for other media types)."""
+        if not isinstance(raw, dict) or raw.get("media_type") != "CAROUSEL_ALBUM":
+            return []
+        embedded = raw.get("children")
+        if isinstance(embedded, dict) and isinstance(embedded.get("data"), list) and not _next(embedded):
+            return [(c, cap) for c in embedded["data"] if isinstance(c, dict)]
+        found = []
+        for child_cap, children in self._pages(f"{self.account.api_base_url}/{_id(raw)}/children",
+                                               {"fields": CHILD_FIELDS}):
+            found.extend((c, child_cap) for c in children if isinstance(c, dict))
+        return found
+
+    def _post(self, raw: dict, cap: Capture, children: list[tuple[dict, Capture]]) -> Item:
+        if not isinstance(raw, dict):
+            raise TypeError(f"media entry is {type(raw).__name__}, not an object")
+        caption = raw.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"caption is {type(caption).__name__}")
+        owner = raw.get("owner") if isinstance(raw.get("owner"), dict) else {}
+        return Item(
+            kind="post", platform_id=_id(raw), created_at=parse_time(raw["timestamp"]), raw=raw, ref=cap.ref,
+            author_id=owner.get("id") or self.account.handle, author_name=raw.get("username"), text=caption,
+            permalink=raw.get("permalink"), hidden=False,
+            content={"media_type": raw.get("media_type"), "media_product_type": raw.get("media_product_type"),
+                     "children": [c.get("id") for c, _ in children]},
+        )
+
+    # -- media bytes ---------------------------------------------------------------------------------------
+
+    def _media(self, post: Item, children: list[tuple[dict, Capture]]) -> Iterator[Item | Invalid]:
+        if post.raw.get("media_type") == "CAROUSEL_ALBUM":
+            sources = [(child, child.get("id"), ref_cap.ref) for child, ref_cap in children]
+        else:
+            sources = [(post.raw, post.platform_id, post.ref)]
+        for n, (obj, media_id, ref) in enumerate(sources):
+            if not isinstance(media_id, str) or not media_id:
+                media_id = f"{post.platform_id}:child:{n}"
+            targets = []
+            if obj.get("media_type") == "VIDEO":
+                if obj.get("thumbnail_url"):
+                    targets.append((f"{media_id}:thumbnail", obj["thumbnail_url"]))
+                if self.fetch_video_bytes and obj.get("media_url"):
+                    targets.append((media_id, obj["media_url"]))
+            elif obj.get("media_url"):  # IMAGE (media_url is omitted for copyrighted / flagged media)
+                targets.append((media_id, obj["media_url"]))
+            for platform_id, url in targets:
+                yield self._fetch(post, obj, platform_id, url, ref)
+
+    def _fetch(self, post: Item, obj: dict, platform_id: str, url: Any, ref) -> Item | Invalid:
+        if not isinstance(url, str):
+            return Invalid(f"instagram media {platform_id}: URL is {type(url).__name__}", obj, ref)
+        try:
+            cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
+        except Exception as exc:  # the post is archived regardless; the missing media is reported
+            return Invalid(f"instagram media {platform_id} {url}: {exc}", obj, getattr(exc, "ref", None) or ref)
+        if cap.status != 200 or cap.truncated:
+            return Invalid(f"instagram media {platform_id} {url}: HTTP {cap.status}"
+                           f"{' (over the size cap)' if cap.truncated else ''}", obj, cap.ref)
+        digest = hashlib.sha256(cap.body).hexdigest()
+        try:
+            created = parse_time(obj["timestamp"]) if obj.get("timestamp") else post.created_at
+        except ValueError:
+            created = post.created_at
+        return Item(kind="media", platform_id=platform_id, parent_platform_id=post.platform_id,
+                    created_at=created, raw=obj, ref=ref, author_id=post.author_id,
+                    author_name=post.author_name, text=None, permalink=obj.get("permalink") or post.permalink,
+                    hidden=post.hidden, content={"sha256": digest, "media_type": obj.get("media_type")},
+                    media=Media(url, digest, cap.ref))
+
+    # -- comments and replies ------------------------------------------------------------------------------
+
+    def _comments(self, post: Item) -> Iterator[Item | Invalid]:
+        total = post.raw.get("comments_count")
+        if isinstance(total, int) and not isinstance(total, bool) and total == 0:
+            return
+        base = self.account.api_base_url
+        listed = 0
+        pending: list[str] = []  # comments whose replies were not in the listing
+        try:
+            for cap, comments in self._pages(f"{base}/{post.platform_id}/comments",
+                                             {"fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}):
+                for raw in comments:
+                    try:
+                        comment = self._comment(raw, cap, "comment", post.platform_id)
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        yield Invalid(f"instagram comment on {post.platform_id}: {exc}", raw, cap.ref)
+                        continue
+                    listed += 1
+                    yield comment
+                    replies = raw.get("replies")
+                    if not (isinstance(replies, dict) and isinstance(replies.get("data"), list)):
+                        pending.append(comment.platform_id)
+                        continue
+                    for reply_raw in replies["data"]:
+                        listed += 1
+                        yield self._reply(reply_raw, cap, comment.platform_id)
+                    more = _next(replies)
+                    if more:
+                        listed += yield from self._replies(more, None, comment.platform_id)
+        except ApiError as exc:
+            if exc.code == 100:  # the media was deleted while we walked; its comments go with it
+                return
+            raise
+        # `comments_count` includes replies: when everything is accounted for, there is nothing left to ask.
+        if pending and not (isinstance(total, int) and listed >= total):
+            for comment_id in pending:
+                try:
+                    yield from self._replies(f"{base}/{comment_id}/replies",
+                                             {"fields": REPLY_FIELDS, "limit": PAGE_LIMIT}, comment_id)
+                except ApiError as exc:
+                    if exc.code != 100:  # "cannot get replies to a comment that has been deleted"
+                        raise
+
+    def _replies(self, url: str, params: dict | None, comment_id: str):
+        count = 0
+        for cap, replies in self._pages(url, params):
+            for raw in replies:
+                count += 1
+                yield self._reply(raw, cap, comment_id)
+        return count
+
+    def _reply(self, raw: Any, cap: Capture, comment_id: str) -> Item | Invalid:
+        try:
+            return self._comment(raw, cap, "reply", comment_id)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Invalid(f"instagram reply to {comment_id}: {exc}", raw, cap.ref)
+
+    def _comment(self, raw: Any, cap: Capture, kind: str, parent: str) -> Item:
+        if not isinstance(raw, dict):
+            raise TypeError(f"{kind} entry is {type(raw).__name__}, not an object")
+        text = raw.get("text")
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}")
+        author = raw.get("from") if isinstance(raw.get("from"), dict) else {}
+        return Item(
+            kind=kind, platform_id=_id(raw), parent_platform_id=parent,
+            created_at=parse_time(raw["timestamp"]), raw=raw, ref=cap.ref,
+            author_id=author.get("id"), author_name=author.get("username") or raw.get("username"),
+            text=text, hidden=raw.get("hidden") is True,
+        )
+
+    # -- direct lookup -------------------------------------------------------------------------------------
+
+    def exists(self, kind: str, platform_id: str) -> bool | None:
+        object_id = platform_id.split(":", 1)[0]  # media items: "<media-id>:thumbnail" → the media
+        if not object_id:
+            return None
+        try:
+            self._graph(f"{self.account.api_base_url}/{object_id}", {"fields": "id"})
+        except TokenExpired:
+            raise
+        except ApiError as exc:
+            if exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc)):
+                return False
+            return None
+        return True
+
+
+def _next(doc: Any) -> str | None:
+    paging = doc.get("paging") if isinstance(doc, dict) else None
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    return nxt if isinstance(nxt, str) and nxt else None
+
+
+def _id(raw: Any) -> str:
+    value = raw["id"]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"bad id {value!r}")
+    return value

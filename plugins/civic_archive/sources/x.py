@@ -1,0 +1,462 @@
+"""X (Twitter) through the X API v2: the account's timeline, the replies to its posts, attached images.
+
+Follows the documented behaviour (shared/reference/platform-apis.md §3):
+- `GET /users/:id/tweets` (max_results=100) paged with `pagination_token` = `meta.next_token` until
+  `meta.next_token` is absent. An empty page is `{"meta":{"result_count":0}}` without `data`. The API only
+  reaches the account's 3,200 most recent posts; older ones are not listed (the harvest's direct lookup
+  keeps them from being taken for removed).
+- Replies: `GET /tweets/search/recent?query=conversation_id:<post id>` paged with `next_token`, for every
+  post of the account that is the root of its conversation and has replies. Recent search only covers the
+  last ~7 days, so a reply older than that can never be listed again: its removal is only detectable by
+  direct lookup (`exists`, `GET /tweets?ids=`), not by its absence from the walk.
+- Kinds follow the conversation's shape: a post that replies to nothing is a "post"; a reply to the
+  conversation's root is a "comment"; a reply to a reply is a "reply" (parent = the `replied_to` post).
+- Edits: every edit is a new post id; `edit_history_tweet_ids` lists them oldest first. All ids of an edit
+  chain map to ONE item whose platform id is the first (original) id, so an edit becomes a new version.
+  `created_at` is the original's time (from its snowflake id), `updated_at` the latest version's time.
+- Rate limits: `x-rate-limit-remaining` / `x-rate-limit-reset` are tracked per endpoint; an exhausted window
+  or a 429 is waited out only when the reset is near (each wait ≤ `max_wait_seconds`, all waits of one
+  walk ≤ `wait_budget_seconds`); otherwise a transient `ApiError` stops the walk and the account is
+  retried on the next run. 401 (problem+json) → `TokenExpired`; 5xx → bounded retries.
+- Media: `includes.media` — a photo's `url`, a video's or GIF's `preview_image_url` — fetched for the
+  account's own posts (platform id = the `media_key`).
+- X has no read-side "hidden reply" field, so `Item.hidden` is always False here.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+from urllib.parse import urlsplit
+
+from civic_archive.capture import Capture, CaptureError
+from civic_archive.records import Item, Media
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+
+log = logging.getLogger(__name__)
+
+TWEET_FIELDS = ("id,text,created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,attachments,"
+                "edit_history_tweet_ids,edit_controls,public_metrics,entities,note_tweet,lang,possibly_sensitive,"
+                "reply_settings")
+EXPANSIONS = "author_id,attachments.media_keys,referenced_tweets.id"
+MEDIA_FIELDS = "media_key,type,url,preview_image_url,alt_text,width,height,duration_ms"
+USER_FIELDS = "id,name,username"
+PAGE_SIZE = 100
+LOOKUP_BATCH = 100
+TWITTER_EPOCH_MS = 1288834974657
+NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
+
+
+class XSource(Source):
+    platform = "x"
+    max_retries = 4
+    backoff_seconds = 2.0
+    max_wait_seconds = 60.0  # the longest single wait for a rate-limit window
+    wait_budget_seconds = 300.0  # all rate-limit waits of one walk together
+    search_replies = True
+
+    def __init__(self, account, session):
+        super().__init__(account, session)
+        self._sleep = time.sleep
+        self._now = time.time
+        self._waited = 0.0
+        self._windows: dict[str, tuple[int, float]] = {}  # endpoint → (remaining, reset epoch)
+        self._root_of: dict[str, str] = {}  # any version id → the edit chain's first id
+        self._original_time: dict[str, datetime] = {}  # edit chain's first id → when it was first posted
+        self.notes: list[str] = []
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    def _get(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
+        endpoint = _endpoint(url)
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            window = self._windows.get(endpoint)
+            if window and window[0] <= 0 and window[1] > self._now():
+                self._wait_until(window[1], endpoint, None)
+            try:
+                cap = self.session.get(url, params)
+            except CaptureError as exc:
+                if last:
+                    raise ApiError(f"x: {exc}", transient=True, ref=exc.ref) from None
+                self._backoff(attempt)
+                continue
+            remaining, reset = _rate_headers(cap)
+            if remaining is not None and reset is not None:
+                self._windows[endpoint] = (remaining, reset)
+            if cap.status == 429:
+                if last:
+                    raise ApiError(f"x: still rate limited (HTTP 429) on {endpoint} after {attempt + 1} attempts; "
+                                   "the account is retried on the next run", code=429, transient=True, ref=cap.ref)
+                if reset is not None and (remaining is None or remaining <= 0):
+                    self._wait_until(reset, endpoint, cap)
+                else:  # no window information, or the undeclared per-second limit: short backoff
+                    self._pause(self.backoff_seconds * 2 ** attempt, endpoint, cap)
+                continue
+            if cap.status == 401:
+                raise TokenExpired(f"x: credentials rejected (HTTP 401): {_problem(cap)}", code=401, ref=cap.ref)
+            if cap.status >= 500:
+                if last:
+                    raise ApiError(f"x: HTTP {cap.status} from {endpoint}: {_problem(cap)}", code=cap.status,
+                                   transient=True, ref=cap.ref)
+                self._backoff(attempt)
+                continue
+            try:
+                doc = cap.json()
+            except ValueError:
+                raise ApiError(f"x: response to {cap.url} is not JSON (HTTP {cap.status}, "
+                               f"{cap.content_type or 'no content type'})", ref=cap.ref) from None
+            if cap.status >= 400:
+                raise ApiError(f"x: HTTP {cap.status} from {endpoint}: {_problem(cap)}", code=cap.status,
+                               ref=cap.ref)
+            if not isinstance(doc, dict):
+                raise ApiError(f"x: response to {cap.url} is not a JSON object", ref=cap.ref)
+            return cap, doc
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
+
+    def _wait_until(self, reset: float, endpoint: str, cap: Capture | None) -> None:
+        self._pause(max(reset - self._now(), 0.0) + 1.0, endpoint, cap, reset)
+
+    def _pause(self, seconds: float, endpoint: str, cap: Capture | None, reset: float | None = None) -> None:
+        if seconds > self.max_wait_seconds or self._waited + seconds > self.wait_budget_seconds:
+            when = (datetime.fromtimestamp(reset, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                    if reset is not None else "an unknown time")
+            raise ApiError(f"x: rate limit for {endpoint} exhausted until {when} ({seconds:.0f} s away; this run "
+                           f"waits at most {self.max_wait_seconds:.0f} s at a time and "
+                           f"{self.wait_budget_seconds:.0f} s in all); the account is retried on the next run",
+                           code=429, transient=True, ref=cap.ref if cap else None)
+        self._waited += seconds
+        self._sleep(seconds)
+
+    def _pages(self, url: str, params: dict[str, Any], token_param: str) -> Iterator[tuple[Capture, dict]]:
+        token = None
+        seen_tokens: set[str] = set()
+        while True:
+            cap, doc = self._get(url, {**params, token_param: token} if token else params)
+            data = doc.get("data")
+            if data is None:
+                if not isinstance(doc.get("meta"), dict):
+                    detail = _problem_doc(doc) if doc.get("errors") else "no data and no meta"
+                    raise ApiError(f"x: page from {cap.url} has no data list ({detail})", ref=cap.ref)
+                doc = {**doc, "data": []}
+            elif not isinstance(data, list):
+                raise ApiError(f"x: page from {cap.url} has no data list", ref=cap.ref)
+            yield cap, doc
+            meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+            token = meta.get("next_token")
+            if not isinstance(token, str) or not token:
+                return
+            if token in seen_tokens:
+                raise ApiError(f"x: {url} returned the same next_token twice", ref=cap.ref)
+            seen_tokens.add(token)
+
+    # -- the walk ------------------------------------------------------------------------------------------
+
+    def _user_id(self) -> str:
+        handle = self.account.handle.strip()
+        if handle.isdigit():
+            return handle
+        username = handle.lstrip("@")
+        cap, doc = self._get(f"{self.account.api_base_url}/users/by/username/{username}")
+        user = doc.get("data")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            raise ApiError(f"x: no user @{username}: {_problem_doc(doc)}", ref=cap.ref)
+        return user["id"]
+
+    def _params(self) -> dict[str, Any]:
+        return {"max_results": PAGE_SIZE, "tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS,
+                "media.fields": MEDIA_FIELDS, "user.fields": USER_FIELDS}
+
+    def walk(self) -> Iterator[Item | Invalid]:
+        base = self.account.api_base_url
+        user_id = self._user_id()
+        emitted: set[tuple[str, str]] = set()  # (kind, root id) already yielded
+        superseded: dict[str, tuple[Item, list]] = {}  # root → an older version, held back
+        fetched_media: set[str] = set()
+        roots_with_replies: list[str] = []
+        for cap, doc in self._pages(f"{base}/users/{user_id}/tweets", self._params(), "pagination_token"):
+            users, media = self._includes(doc)
+            self._learn_originals(doc["data"])
+            for raw in doc["data"]:
+                try:
+                    item = self._tweet(raw, cap, users)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"x post: {exc}", raw, cap.ref)
+                    continue
+                if (item.kind, item.platform_id) in emitted:
+                    continue
+                attachments = [media[k] for k in _media_keys(raw) if k in media]
+                if not _is_latest(raw):
+                    superseded.setdefault(item.platform_id, (item, attachments))
+                    continue
+                emitted.add((item.kind, item.platform_id))
+                superseded.pop(item.platform_id, None)
+                yield item
+                yield from self._media(item, attachments, fetched_media)
+                if item.kind == "post" and _has_replies(raw):
+                    roots_with_replies.append(item.platform_id)
+        for root, (item, attachments) in superseded.items():  # a chain whose latest version was not listed
+            if (item.kind, root) in emitted:
+                continue
+            emitted.add((item.kind, root))
+            yield item
+            yield from self._media(item, attachments, fetched_media)
+            if item.kind == "post" and _has_replies(item.raw):
+                roots_with_replies.append(root)
+        if self.search_replies:
+            for root in roots_with_replies:
+                yield from self._replies(root, emitted)
+        self.complete = True
+
+    def _replies(self, root: str, emitted: set[tuple[str, str]]) -> Iterator[Item | Invalid]:
+        """Replies in the post's conversation that recent search still covers (the last ~7 days)."""
+        params = {**self._params(), "query": f"conversation_id:{root}"}
+        held: dict[str, Item] = {}
+        for cap, doc in self._pages(f"{self.account.api_base_url}/tweets/search/recent", params, "next_token"):
+            users, _ = self._includes(doc)
+            self._learn_originals(doc["data"])
+            for raw in doc["data"]:
+                try:
+                    item = self._tweet(raw, cap, users)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"x reply in conversation {root}: {exc}", raw, cap.ref)
+                    continue
+                if (item.kind, item.platform_id) in emitted:
+                    continue
+                if not _is_latest(raw):
+                    held.setdefault(item.platform_id, item)
+                    continue
+                held.pop(item.platform_id, None)
+                emitted.add((item.kind, item.platform_id))
+                yield item
+        for root_id, item in held.items():
+            if (item.kind, root_id) not in emitted:
+                emitted.add((item.kind, root_id))
+                yield item
+
+    def _includes(self, doc: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+        includes = doc.get("includes") if isinstance(doc.get("includes"), dict) else {}
+        users = {u["id"]: u for u in includes.get("users") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)}
+        media = {m["media_key"]: m for m in includes.get("media") or []
+                 if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
+        for tweet in includes.get("tweets") or []:  # referenced posts: learn their edit chains
+            if isinstance(tweet, dict):
+                history = tweet.get("edit_history_tweet_ids")
+                if isinstance(history, list) and history and all(isinstance(i, str) for i in history):
+                    for version in history:
+                        self._root_of.setdefault(version, history[0])
+        return users, media
+
+    def _learn_originals(self, tweets: list) -> None:
+        """When each edited post was first posted: the listing only carries the latest version's
+        `created_at`, so the originals are looked up (one `GET /tweets?ids=` per page that has edits)."""
+        wanted = set()
+        for raw in tweets:
+            history = raw.get("edit_history_tweet_ids") if isinstance(raw, dict) else None
+            if (isinstance(history, list) and len(history) > 1 and isinstance(history[0], str)
+                    and history[0] not in self._original_time):
+                wanted.add(history[0])
+        if not wanted:
+            return
+        try:
+            _, doc = self._get(f"{self.account.api_base_url}/tweets",
+                               {"ids": ",".join(sorted(wanted)[:LOOKUP_BATCH]), "tweet.fields": "id,created_at"})
+        except TokenExpired:
+            raise
+        except ApiError as exc:
+            if exc.transient:
+                raise
+            log.warning("x: could not look up the originals of edited posts: %s", exc)
+            return
+        for tweet in doc.get("data") or []:
+            try:
+                self._original_time[tweet["id"]] = parse_time(tweet["created_at"])
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    def _tweet(self, raw: Any, cap: Capture, users: dict[str, dict]) -> Item:
+        if not isinstance(raw, dict):
+            raise TypeError(f"post entry is {type(raw).__name__}, not an object")
+        tweet_id = _id(raw)
+        history = raw.get("edit_history_tweet_ids")
+        if history is None:
+            history = [tweet_id]
+        if not isinstance(history, list) or not history or not all(isinstance(i, str) and i for i in history):
+            raise ValueError(f"bad edit_history_tweet_ids {history!r}")
+        root = history[0]
+        for version in history:
+            self._root_of[version] = root
+        self._root_of.setdefault(tweet_id, root)
+        latest_time = parse_time(raw["created_at"])
+        created_at, updated_at = latest_time, None
+        if len(history) > 1 or root != tweet_id:
+            original = self._original_time.get(root) or _snowflake_time(root)
+            created_at = original if original and original <= latest_time else latest_time
+            updated_at = latest_time
+        text = raw.get("text")
+        if not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}")
+        note = raw.get("note_tweet")
+        if isinstance(note, dict) and isinstance(note.get("text"), str):
+            text = note["text"]  # long posts: `text` is truncated, the full text is in note_tweet
+        refs = raw.get("referenced_tweets") or []
+        if not isinstance(refs, list):
+            raise TypeError("referenced_tweets is not a list")
+        replied_to = next((r.get("id") for r in refs if isinstance(r, dict) and r.get("type") == "replied_to"), None)
+        conversation = raw.get("conversation_id")
+        if replied_to is None:
+            kind, parent = "post", None
+        else:
+            parent = self._root_of.get(replied_to, replied_to)
+            conv_root = self._root_of.get(conversation, conversation) if isinstance(conversation, str) else None
+            kind = "comment" if parent == conv_root else "reply"
+        author_id = raw.get("author_id")
+        user = users.get(author_id) if isinstance(author_id, str) else None
+        username = user.get("username") if user else None
+        attachments = raw.get("attachments") if isinstance(raw.get("attachments"), dict) else {}
+        return Item(
+            kind=kind, platform_id=root, parent_platform_id=parent, created_at=created_at, updated_at=updated_at,
+            raw=raw, ref=cap.ref, author_id=author_id if isinstance(author_id, str) else None,
+            author_name=username, text=text,
+            permalink=f"https://x.com/{username}/status/{root}" if username else f"https://x.com/i/web/status/{root}",
+            hidden=False,
+            content={"version_id": tweet_id,
+                     "media_keys": list(attachments.get("media_keys") or []),
+                     "poll_ids": list(attachments.get("poll_ids") or []),
+                     "quoted": [r.get("id") for r in refs if isinstance(r, dict) and r.get("type") == "quoted"]},
+        )
+
+    def _media(self, item: Item, attachments: list[dict], done: set[str]) -> Iterator[Item | Invalid]:
+        for media in attachments:
+            key = media["media_key"]
+            if key in done:
+                continue
+            url = media.get("url") if media.get("type") == "photo" else media.get("preview_image_url")
+            if not isinstance(url, str) or not url:
+                continue
+            done.add(key)
+            try:
+                cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
+            except Exception as exc:  # the post is archived regardless; the missing media is reported
+                yield Invalid(f"x media {key} {url}: {exc}", media, getattr(exc, "ref", None) or item.ref)
+                continue
+            if cap.status != 200 or cap.truncated:
+                yield Invalid(f"x media {key} {url}: HTTP {cap.status}"
+                              f"{' (over the size cap)' if cap.truncated else ''}", media, cap.ref)
+                continue
+            digest = hashlib.sha256(cap.body).hexdigest()
+            yield Item(kind="media", platform_id=key, parent_platform_id=item.platform_id,
+                       created_at=item.created_at, raw=media, ref=item.ref, author_id=item.author_id,
+                       author_name=item.author_name, text=media.get("alt_text"), permalink=item.permalink,
+                       hidden=item.hidden, content={"sha256": digest, "type": media.get("type")},
+                       media=Media(url, digest, cap.ref))
+
+    # -- direct lookup -------------------------------------------------------------------------------------
+
+    def exists(self, kind: str, platform_id: str) -> bool | None:
+        return self.exists_many([(kind, platform_id)]).get((kind, platform_id))
+
+    def exists_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
+        """Look items up in batches of 100 ids (`GET /tweets?ids=`). Media keys cannot be looked up (None)."""
+        keys = list(keys)
+        answers: dict[tuple[str, str], bool | None] = {k: None for k in keys}
+        ids = sorted({pid for kind, pid in keys if kind != "media" and pid and "," not in pid})
+        found: dict[str, bool | None] = {}
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            batch = ids[start:start + LOOKUP_BATCH]
+            _, doc = self._get(f"{self.account.api_base_url}/tweets",
+                               {"ids": ",".join(batch), "tweet.fields": "id,edit_history_tweet_ids"})
+            for tweet in doc.get("data") or []:
+                if isinstance(tweet, dict):
+                    for version in [tweet.get("id")] + list(tweet.get("edit_history_tweet_ids") or []):
+                        if version in batch:
+                            found[version] = True
+            for error in doc.get("errors") or []:
+                if not isinstance(error, dict):
+                    continue
+                target = error.get("resource_id") or error.get("value")
+                if target not in batch or found.get(target):
+                    continue
+                not_found = (error.get("type") == NOT_FOUND_TYPE or error.get("title") == "Not Found Error"
+                             or str(error.get("type", "")).endswith("/resource-not-found"))
+                found[target] = False if not_found else None  # suspended/protected: not conclusive
+        for key in keys:
+            if key[0] != "media":
+                answers[key] = found.get(key[1])
+        return answers
+
+
+def _endpoint(url: str) -> str:
+    """The rate-limit bucket of a URL: its path with ids and usernames generalized."""
+    path = urlsplit(url).path
+    path = re.sub(r"/users/by/username/[^/]+", "/users/by/username/:username", path)
+    return re.sub(r"/\d+(?=/|$)", "/:id", path)
+
+
+def _rate_headers(cap: Capture) -> tuple[int | None, float | None]:
+    def number(name: str):
+        try:
+            return int(float(cap.headers.get(name)))
+        except (TypeError, ValueError):
+            return None
+
+    reset = number("x-rate-limit-reset")
+    return number("x-rate-limit-remaining"), float(reset) if reset is not None else None
+
+
+def _problem(cap: Capture) -> str:
+    try:
+        doc = cap.json()
+    except ValueError:
+        return (cap.body[:200].decode("utf-8", "replace") or "no body").strip()
+    return _problem_doc(doc)
+
+
+def _problem_doc(doc: Any) -> str:
+    if not isinstance(doc, dict):
+        return repr(doc)[:200]
+    parts = [str(doc[k]) for k in ("title", "detail") if doc.get(k)]
+    for error in doc.get("errors") or []:
+        if isinstance(error, dict):
+            parts.append(str(error.get("detail") or error.get("message") or error.get("title") or error))
+    return "; ".join(parts) or repr(doc)[:200]
+
+
+def _id(raw: dict) -> str:
+    value = raw["id"]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"bad id {value!r}")
+    return value
+
+
+def _media_keys(raw: dict) -> list[str]:
+    attachments = raw.get("attachments") if isinstance(raw.get("attachments"), dict) else {}
+    keys = attachments.get("media_keys")
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def _is_latest(raw: dict) -> bool:
+    history = raw.get("edit_history_tweet_ids")
+    return not isinstance(history, list) or not history or history[-1] == raw.get("id")
+
+
+def _has_replies(raw: dict) -> bool:
+    metrics = raw.get("public_metrics")
+    count = metrics.get("reply_count") if isinstance(metrics, dict) else None
+    return not isinstance(count, int) or count > 0
+
+
+def _snowflake_time(post_id: str) -> datetime | None:
+    try:
+        ms = (int(post_id) >> 22) + TWITTER_EPOCH_MS
+    except ValueError:
+        return None
+    if ms <= TWITTER_EPOCH_MS:  # not a snowflake (very old or synthetic id)
+        return None
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)

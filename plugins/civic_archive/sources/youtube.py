@@ -1,0 +1,421 @@
+"""YouTube channels through the YouTube Data API v3: uploads, their comment threads and replies, thumbnails.
+
+Follows the documented behaviour (shared/reference/platform-apis.md §4):
+- `GET /channels?part=contentDetails&id=UC…` (or `forHandle=@…`, or `mine=true` for the handle "mine") →
+  the uploads playlist; `GET /playlistItems?part=snippet,contentDetails,status&playlistId=UU…&maxResults=50`
+  lists every upload; each page's ids go to `GET /videos?part=snippet,status,statistics&id=<≤50 ids>` for the
+  video resources that become the "video" items. (Deleted videos leave the uploads playlist; private ones
+  are listed only to the owner.) `nextPageToken` → `pageToken` until absent.
+- Comments: `GET /commentThreads?part=snippet,replies&videoId=…&maxResults=100&textFormat=plainText`, then
+  the same with `moderationStatus=heldForReview` and `moderationStatus=likelySpam` (held / spam comments →
+  `Item.hidden`). Those two listings need the channel owner's OAuth token: a 401/403 for them is noted in
+  `self.notes`, and they are not asked again for the rest of the walk (the account itself goes on).
+  A thread embeds only some replies: when `totalReplyCount` exceeds them, `GET /comments?part=snippet&
+  parentId=…` lists them all. 403 `commentsDisabled` just means the video has no comments.
+- Errors in Google's shape `{"error":{"code","message","errors":[{"domain","reason"}]}}`:
+  `quotaExceeded` / `dailyLimitExceeded` → `QuotaExceeded` (not transient: the account stops until the
+  quota resets at midnight Pacific Time, i.e. the next nightly run); 401 → `TokenExpired`; 5xx,
+  `backendError`, `rateLimitExceeded`, `userRateLimitExceeded`, 429 → bounded retries.
+- Every list call costs 1 quota unit of the project's 10,000/day: about 3 + N_videos/50 · 2 + 3 per video
+  (+ reply pages) per night.
+
+Media: the largest thumbnail of each video (`<video id>:thumbnail`). Video bytes are not available through
+the Data API and are not fetched.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any, Iterable, Iterator
+
+from civic_archive.capture import ApiKeyAuth, Capture, CaptureError
+from civic_archive.records import Item, Media
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_PAGE = 50
+VIDEO_BATCH = 50
+COMMENT_PAGE = 100
+QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"}
+RETRY_REASONS = {"backendError", "internalError", "rateLimitExceeded", "userRateLimitExceeded",
+                 "serviceUnavailable"}
+TOKEN_REASONS = {"authError", "invalidCredentials", "expired", "unauthorized"}
+HIDDEN_STATUSES = {"heldForReview", "likelySpam", "rejected"}
+THUMBNAIL_SIZES = ("maxres", "standard", "high", "medium", "default")
+
+
+class QuotaExceeded(ApiError):
+    """The project's daily YouTube quota is spent: nothing more can be read until it resets."""
+
+
+class YouTubeSource(Source):
+    platform = "youtube"
+    max_retries = 4
+    backoff_seconds = 2.0
+    max_wait_seconds = 60.0
+    fetch_thumbnails = True
+    moderation_statuses = ("heldForReview", "likelySpam")
+
+    def __init__(self, account, session):
+        super().__init__(account, session)
+        self._sleep = time.sleep
+        self._quota_error: QuotaExceeded | None = None
+        self._moderation_allowed = not isinstance(getattr(session, "auth", None), ApiKeyAuth)
+        self.notes: list[str] = []
+        if not self._moderation_allowed:
+            self._note("youtube: held-for-review and likely-spam comments are not listed: an API key cannot "
+                       "read them (they need the channel owner's OAuth token)")
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        log.warning("%s (account %s)", text, self.account.id)
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    def _get(self, path: str, params: dict[str, Any]) -> tuple[Capture, dict]:
+        if self._quota_error is not None:  # every further request would fail and still cost quota
+            raise QuotaExceeded(str(self._quota_error), code="quotaExceeded", transient=False,
+                                ref=self._quota_error.ref)
+        url = f"{self.account.api_base_url}/{path}"
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                cap = self.session.get(url, params)
+            except CaptureError as exc:
+                if last:
+                    raise ApiError(f"youtube: {exc}", transient=True, ref=exc.ref) from None
+                self._backoff(attempt)
+                continue
+            try:
+                doc = cap.json()
+            except ValueError:
+                if (cap.status >= 500 or cap.status == 429) and not last:
+                    self._backoff(attempt)
+                    continue
+                raise ApiError(f"youtube: response to {cap.url} is not JSON (HTTP {cap.status}, "
+                               f"{cap.content_type or 'no content type'})",
+                               transient=cap.status >= 500 or cap.status == 429, ref=cap.ref) from None
+            error = doc.get("error") if isinstance(doc, dict) else None
+            if error is None and cap.status < 400:
+                if not isinstance(doc, dict):
+                    raise ApiError(f"youtube: response to {cap.url} is not a JSON object", ref=cap.ref)
+                return cap, doc
+            status, reason, message = _error_parts(error, cap.status)
+            if reason in QUOTA_REASONS:
+                self._quota_error = QuotaExceeded(
+                    f"youtube: daily API quota exhausted ({reason}); this account stops until the quota resets "
+                    f"at midnight Pacific Time and is harvested again on the next nightly run: {message}",
+                    code="quotaExceeded", transient=False, ref=cap.ref)
+                raise self._quota_error
+            if cap.status == 401 or status == 401 or reason in TOKEN_REASONS:
+                raise TokenExpired(f"youtube: credentials rejected (HTTP {cap.status}, {reason or 'no reason'}): "
+                                   f"{message}", code=reason or 401, ref=cap.ref)
+            transient = cap.status >= 500 or cap.status == 429 or reason in RETRY_REASONS
+            if not transient or last:
+                raise ApiError(f"youtube: HTTP {cap.status} {reason or ''} from {path}: {message}".replace("  ", " "),
+                               code=reason or cap.status, transient=transient, ref=cap.ref)
+            self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
+        token = None
+        seen: set[str] = set()
+        while True:
+            cap, doc = self._get(path, {**params, "pageToken": token} if token else params)
+            items = doc.get("items")
+            if items is None and "error" not in doc and ("pageInfo" in doc or "kind" in doc):
+                items = []  # a documented list response with nothing in it
+            if not isinstance(items, list):
+                raise ApiError(f"youtube: page from {cap.url} has no items list", ref=cap.ref)
+            yield cap, items
+            token = doc.get("nextPageToken")
+            if not isinstance(token, str) or not token:
+                return
+            if token in seen:
+                raise ApiError(f"youtube: {path} returned the same nextPageToken twice", ref=cap.ref)
+            seen.add(token)
+
+    # -- the walk ------------------------------------------------------------------------------------------
+
+    def _uploads_playlist(self) -> str:
+        handle = self.account.handle.strip()
+        params: dict[str, Any] = {"part": "contentDetails"}
+        if handle == "mine":
+            params["mine"] = "true"
+        elif handle.startswith("@"):
+            params["forHandle"] = handle
+        else:
+            params["id"] = handle
+        cap, doc = self._get("channels", params)
+        items = doc.get("items")
+        if not isinstance(items, list) or not items:
+            raise ApiError(f"youtube: channel {handle} not found (no items)", code="channelNotFound", ref=cap.ref)
+        try:
+            uploads = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
+        except (KeyError, TypeError, IndexError):
+            raise ApiError(f"youtube: channel {handle} has no uploads playlist in its contentDetails",
+                           ref=cap.ref) from None
+        if not isinstance(uploads, str) or not uploads:
+            raise ApiError(f"youtube: channel {handle}: bad uploads playlist id {uploads!r}", ref=cap.ref)
+        return uploads
+
+    def walk(self) -> Iterator[Item | Invalid]:
+        uploads = self._uploads_playlist()
+        seen_videos: set[str] = set()
+        seen_comments: set[str] = set()
+        params = {"part": "snippet,contentDetails,status", "playlistId": uploads, "maxResults": PLAYLIST_PAGE}
+        for cap, entries in self._pages("playlistItems", params):
+            ids = []
+            for entry in entries:
+                video_id = _playlist_video_id(entry)
+                if video_id is None:
+                    yield Invalid("youtube playlist item without a video id", entry, cap.ref)
+                elif video_id not in seen_videos:
+                    seen_videos.add(video_id)
+                    ids.append(video_id)
+            for start in range(0, len(ids), VIDEO_BATCH):
+                batch = ids[start:start + VIDEO_BATCH]
+                vcap, doc = self._get("videos", {"part": "snippet,status,statistics", "id": ",".join(batch)})
+                videos = doc.get("items")
+                if not isinstance(videos, list):
+                    raise ApiError(f"youtube: page from {vcap.url} has no items list", ref=vcap.ref)
+                for raw in videos:
+                    try:
+                        video = self._video(raw, vcap)
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        yield Invalid(f"youtube video: {exc}", raw, vcap.ref)
+                        continue
+                    yield video
+                    if self.fetch_thumbnails:
+                        thumb = self._thumbnail(video)
+                        if thumb is not None:
+                            yield thumb
+                    yield from self._comments(video, seen_comments)
+                # A listed id missing from /videos was deleted (or made private) in between: not seen.
+        self.complete = True
+
+    def _video(self, raw: Any, cap: Capture) -> Item:
+        if not isinstance(raw, dict):
+            raise TypeError(f"video entry is {type(raw).__name__}, not an object")
+        video_id = _id(raw)
+        snippet = raw["snippet"]
+        if not isinstance(snippet, dict):
+            raise TypeError("snippet is not an object")
+        status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+        title = snippet.get("title")
+        description = snippet.get("description")
+        for name, value in (("title", title), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} is {type(value).__name__}")
+        return Item(
+            kind="video", platform_id=video_id, created_at=parse_time(snippet["publishedAt"]), raw=raw,
+            ref=cap.ref, author_id=snippet.get("channelId"), author_name=snippet.get("channelTitle"),
+            text=title, permalink=f"https://www.youtube.com/watch?v={video_id}",
+            hidden=status.get("privacyStatus") == "private",
+            content={"description": description, "tags": snippet.get("tags") or [],
+                     "categoryId": snippet.get("categoryId"), "privacyStatus": status.get("privacyStatus"),
+                     "defaultLanguage": snippet.get("defaultLanguage")},
+        )
+
+    def _thumbnail(self, video: Item) -> Item | Invalid | None:
+        thumbs = video.raw["snippet"].get("thumbnails")
+        if not isinstance(thumbs, dict):
+            return None
+        best = next((thumbs[size] for size in THUMBNAIL_SIZES if isinstance(thumbs.get(size), dict)
+                     and isinstance(thumbs[size].get("url"), str)), None)
+        if best is None:
+            return None
+        url = best["url"]
+        platform_id = f"{video.platform_id}:thumbnail"
+        try:
+            cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
+        except Exception as exc:  # the video is archived regardless; the missing thumbnail is reported
+            return Invalid(f"youtube thumbnail {platform_id} {url}: {exc}", best, getattr(exc, "ref", None) or video.ref)
+        if cap.status != 200 or cap.truncated:
+            return Invalid(f"youtube thumbnail {platform_id} {url}: HTTP {cap.status}"
+                           f"{' (over the size cap)' if cap.truncated else ''}", best, cap.ref)
+        digest = hashlib.sha256(cap.body).hexdigest()
+        return Item(kind="media", platform_id=platform_id, parent_platform_id=video.platform_id,
+                    created_at=video.created_at, raw=best, ref=video.ref, author_id=video.author_id,
+                    author_name=video.author_name, permalink=video.permalink, hidden=video.hidden,
+                    content={"sha256": digest}, media=Media(url, digest, cap.ref))
+
+    # -- comments ------------------------------------------------------------------------------------------
+
+    def _comments(self, video: Item, seen: set[str]) -> Iterator[Item | Invalid]:
+        base = {"part": "snippet,replies", "videoId": video.platform_id, "maxResults": COMMENT_PAGE,
+                "textFormat": "plainText"}
+        listings: list[str | None] = [None]
+        if self._moderation_allowed:
+            listings += list(self.moderation_statuses)
+        for status in listings:
+            if status is not None and not self._moderation_allowed:
+                break
+            params = dict(base, moderationStatus=status) if status else base
+            try:
+                yield from self._threads(video, params, status, seen)
+            except QuotaExceeded:
+                raise
+            except TokenExpired:
+                if status is None:
+                    raise
+                self._moderation_denied(status, "HTTP 401")
+            except ApiError as exc:
+                if exc.code == "commentsDisabled":
+                    return  # nothing to list for this video, in any moderation state
+                if exc.code in ("videoNotFound", 404):
+                    return  # deleted while we walked
+                if status is not None and exc.code in ("forbidden", "insufficientPermissions", 403):
+                    self._moderation_denied(status, f"{exc.code}")
+                    continue
+                raise
+
+    def _moderation_denied(self, status: str, why: str) -> None:
+        self._moderation_allowed = False
+        self._note(f"youtube: the token may not list {status} comments ({why}); held-for-review and likely-spam "
+                   "comments are not archived with this token (use the channel owner's OAuth token). "
+                   "Published comments are archived as usual")
+
+    def _threads(self, video: Item, params: dict, status: str | None, seen: set[str]) -> Iterator[Item | Invalid]:
+        for cap, threads in self._pages("commentThreads", params):
+            for raw in threads:
+                try:
+                    thread_snippet = raw["snippet"]
+                    top = thread_snippet["topLevelComment"]
+                    comment = self._comment(top, raw, cap, "comment", video.platform_id, video.platform_id, status)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"youtube comment thread on {video.platform_id}: {exc}", raw, cap.ref)
+                    continue
+                if comment.platform_id in seen:
+                    continue  # listed twice (moved between moderation listings while we paged)
+                seen.add(comment.platform_id)
+                yield comment
+                embedded = (raw.get("replies") or {}).get("comments") if isinstance(raw.get("replies"), dict) else None
+                embedded = embedded if isinstance(embedded, list) else []
+                total = thread_snippet.get("totalReplyCount")
+                if isinstance(total, int) and total > len(embedded):
+                    yield from self._all_replies(video, comment, status, seen)
+                    continue
+                for reply_raw in embedded:
+                    yield from self._reply(reply_raw, reply_raw, cap, video, comment, status, seen)
+
+    def _all_replies(self, video: Item, comment: Item, status: str | None, seen: set[str]):
+        params = {"part": "snippet", "parentId": comment.platform_id, "maxResults": COMMENT_PAGE,
+                  "textFormat": "plainText"}
+        try:
+            for cap, replies in self._pages("comments", params):
+                for raw in replies:
+                    yield from self._reply(raw, raw, cap, video, comment, status, seen)
+        except ApiError as exc:
+            if exc.code not in ("commentNotFound", "parentCommentNotFound", 404):
+                raise  # a comment deleted while we walked takes its replies with it
+
+    def _reply(self, raw, evidence, cap, video: Item, comment: Item, status, seen: set[str]):
+        try:
+            item = self._comment(raw, evidence, cap, "reply", comment.platform_id, video.platform_id, status,
+                                 thread_hidden=comment.hidden)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            yield Invalid(f"youtube reply to {comment.platform_id}: {exc}", raw, cap.ref)
+            return
+        if item.platform_id not in seen:
+            seen.add(item.platform_id)
+            yield item
+
+    def _comment(self, comment: Any, raw: Any, cap: Capture, kind: str, parent: str, video_id: str,
+                 listing: str | None, thread_hidden: bool = False) -> Item:
+        if not isinstance(comment, dict):
+            raise TypeError(f"{kind} is {type(comment).__name__}, not an object")
+        comment_id = _id(comment)
+        snippet = comment["snippet"]
+        if not isinstance(snippet, dict):
+            raise TypeError("snippet is not an object")
+        text = snippet.get("textDisplay")
+        if text is None:
+            text = snippet.get("textOriginal")
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}")
+        author = snippet.get("authorChannelId")
+        moderation = snippet.get("moderationStatus")
+        # Held / spam comments are not shown to the public, and neither are the replies under them.
+        hidden = listing in HIDDEN_STATUSES or moderation in HIDDEN_STATUSES or thread_hidden
+        updated = snippet.get("updatedAt")
+        return Item(
+            kind=kind, platform_id=comment_id, parent_platform_id=parent,
+            created_at=parse_time(snippet["publishedAt"]), updated_at=parse_time(updated) if updated else None,
+            raw=raw, ref=cap.ref, author_id=author.get("value") if isinstance(author, dict) else None,
+            author_name=snippet.get("authorDisplayName"), text=text,
+            permalink=f"https://www.youtube.com/watch?v={video_id}&lc={comment_id}", hidden=bool(hidden),
+        )
+
+    # -- direct lookup -------------------------------------------------------------------------------------
+
+    def exists(self, kind: str, platform_id: str) -> bool | None:
+        return self.exists_many([(kind, platform_id)]).get((kind, platform_id))
+
+    def exists_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
+        """Videos via `GET /videos?id=` and comments via `GET /comments?id=`, 50 ids a request; an id
+        missing from `items` no longer exists (or, for a video, is private to a non-owner token)."""
+        keys = list(keys)
+        answers: dict[tuple[str, str], bool | None] = {k: None for k in keys}
+        videos = sorted({pid.split(":", 1)[0] for kind, pid in keys if kind in ("video", "media", "post")})
+        comments = sorted({pid for kind, pid in keys if kind in ("comment", "reply")})
+        found: dict[str, bool] = {}
+        for path, part, ids in (("videos", "status", videos), ("comments", "snippet", comments)):
+            for start in range(0, len(ids), VIDEO_BATCH):
+                batch = [i for i in ids[start:start + VIDEO_BATCH] if i and "," not in i]
+                if not batch:
+                    continue
+                try:
+                    _, doc = self._get(path, {"part": part, "id": ",".join(batch)})
+                except (TokenExpired, QuotaExceeded):
+                    raise
+                except ApiError as exc:
+                    if exc.code in ("commentNotFound", "videoNotFound", 404) and len(batch) == 1:
+                        found[batch[0]] = False
+                        continue
+                    raise
+                items = doc.get("items")
+                if not isinstance(items, list):
+                    continue  # not conclusive
+                present = {i.get("id") for i in items if isinstance(i, dict)}
+                for i in batch:
+                    found[i] = i in present
+        for kind, pid in keys:
+            lookup = pid.split(":", 1)[0] if kind in ("video", "media", "post") else pid
+            answers[(kind, pid)] = found.get(lookup)
+        return answers
+
+
+def _error_parts(error: Any, http_status: int) -> tuple[int | None, str | None, str]:
+    if not isinstance(error, dict):
+        return None, None, str(error) if error is not None else f"HTTP {http_status} without an error body"
+    errors = error.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    reason = first.get("reason") or None
+    if reason is None and isinstance(error.get("details"), list):  # newer shape: details[].reason
+        reason = next((d.get("reason") for d in error["details"] if isinstance(d, dict) and d.get("reason")), None)
+    status = error.get("code") if isinstance(error.get("code"), int) else None
+    return status, reason, str(error.get("message") or first.get("message") or "")
+
+
+def _playlist_video_id(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return None
+    details = entry.get("contentDetails") if isinstance(entry.get("contentDetails"), dict) else {}
+    video_id = details.get("videoId")
+    if not video_id:
+        resource = (entry.get("snippet") or {}).get("resourceId") if isinstance(entry.get("snippet"), dict) else None
+        video_id = resource.get("videoId") if isinstance(resource, dict) else None
+    return video_id if isinstance(video_id, str) and video_id else None
+
+
+def _id(raw: dict) -> str:
+    value = raw["id"]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"bad id {value!r}")
+    return value
