@@ -18,15 +18,10 @@ class CommandError(Exception):
     """A command cannot go on; the message is what the user needs to know."""
 
 
-def _store(uri: str | None, config_path: str | None = None):
-    from civic_archive import config as cfg
+def _existing_store(uri: str):
     from civic_archive.storage import open_store
 
-    if uri:
-        return open_store(uri)
-    if config_path:
-        return open_store(cfg.load(config_path).archive)
-    return open_store("file://./archive")
+    return open_store(uri, create=False)
 
 
 def cmd_harvest(args) -> int:
@@ -39,7 +34,12 @@ def cmd_harvest(args) -> int:
     store = open_store(args.archive or city.archive)
     failed = 0
     for account in accounts:
-        result = harvest_account(city, account, store)
+        try:
+            result = harvest_account(city, account, store)
+        except cfg.ConfigError as exc:  # e.g. this account's token variable is unset: the others go on
+            print(f"{account.id}: FAILED; {exc}", file=sys.stderr)
+            failed += 1
+            continue
         status = "ok" if result.ok else "FAILED"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
         print(f"{account.id}: {status}; run {result.run_id}; {counts or 'nothing new'}; "
@@ -53,7 +53,7 @@ def cmd_harvest(args) -> int:
 def cmd_verify(args) -> int:
     from civic_archive.verify import verify
 
-    report = verify(_store(args.archive), deep=not args.fast)
+    report = verify(_existing_store(args.archive), deep=not args.fast)
     if args.json:
         print(json.dumps({"ok": report.ok, "manifests": report.manifests, "objects": report.objects,
                           "bytes": report.bytes, "warc_records": report.warc_records,

@@ -52,7 +52,7 @@ class Retention:
 
 
 def check_key(key: str) -> str:
-    if not _KEY_RE.match(key) or any(part in (".", "..") or part.startswith(".") for part in key.split("/")):
+    if not _KEY_RE.fullmatch(key) or any(part in (".", "..") or part.startswith(".") for part in key.split("/")):
         raise StorageError(f"unsafe archive key {key!r}")
     return key
 
@@ -131,10 +131,13 @@ class LocalStore(ArchiveStore):
     writers can never replace each other's object) and made read-only. A local folder cannot enforce
     retention: legal holds are recorded in a sidecar folder so disposition still honours them."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, create: bool = True):
         self.root = Path(root).resolve()
         self.uri = f"file://{self.root}"
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise StorageError(f"no archive at {self.root}")
         self._spool = self.root / ".spool"
         self._holds = self.root / ".legal-holds"
 
@@ -237,12 +240,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def open_store(uri: str, **options) -> ArchiveStore:
-    """`file://PATH`, a bare path, or `s3://bucket/prefix` (endpoint from AWS_ENDPOINT_URL)."""
+def open_store(uri: str, *, create: bool = True, **options) -> ArchiveStore:
+    """`file://PATH`, a bare path, or `s3://bucket/prefix` (endpoint from AWS_ENDPOINT_URL). With
+    `create=False` a local archive must already exist (readers such as `verify` must not invent one)."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         path = uri[len("file://"):] if uri.startswith("file://") else uri
-        return LocalStore(path)
+        return LocalStore(path, create=create)
     if parsed.scheme == "s3":
         from civic_archive.s3store import S3Store
 

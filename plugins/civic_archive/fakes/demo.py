@@ -147,8 +147,8 @@ def build(w: World) -> None:
     w.edit(p.id, p.text + " 📸 by our parks crew", at=p.created + 900)
     p = first["city-x"][4]
     w.edit(p.id, p.text + " (fixed link)", at=p.created + 600)
-    yt_post = first["city-youtube"][1]
-    thread = next(c for c in w.comments(yt_post.id) if c.parent_id is None and c.author.id != yt.handle)
+    thread = next(c for p in first["city-youtube"][1:] for c in w.comments(p.id)
+                  if c.parent_id is None and c.author.id != yt.handle and c.moderation == "published")
     w.edit(thread.id, thread.text + " [edited: never mind, found it]", at=thread.created + 3600)
 
     # the <script> comment, on a parks post and an X post

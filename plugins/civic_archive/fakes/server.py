@@ -12,6 +12,7 @@ Reference: /work/shared/reference/platform-apis.md ("ref").
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import struct
@@ -228,7 +229,8 @@ class FakePlatforms:
         self._httpd.daemon_threads = True
         self._httpd.fakes = self
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-platforms", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-platforms", daemon=True)
         self._thread.start()
         return self
 
@@ -312,9 +314,7 @@ class FakePlatforms:
             version, rest = "v3", rest[1:]
         req = Request(method, platform, version, "/" + "/".join(rest), query, pairs,
                       {k.lower(): v for k, v in headers.items()}, self.root, self)
-        from . import facebook, instagram, x, youtube  # noqa: PLC0415
-
-        module = {"facebook": facebook, "instagram": instagram, "x": x, "youtube": youtube}[platform]
+        module = importlib.import_module(f".{platform}", __package__)  # facebook.py, instagram.py, x.py, youtube.py
         with self.world.lock:
             return module.handle(req)
 
@@ -395,8 +395,12 @@ def media_registry(world: World) -> dict:
 def serve_media(world: World, name: str, method: str, headers: dict) -> Response:
     with world.lock:
         m = media_registry(world).get(name)
-    if m is None and re.fullmatch(r"syn-[a-z]+-\d+\.png", name):
-        m = Media("photo", name, 64, 48)
+    if m is None and re.fullmatch(r"syn-[a-z]+-\d+\.png|[a-z0-9-]+-avatar\.png", name):
+        m = Media("photo", name, 64, 48)  # synthetic accounts' photos, profile pictures
+    if m is None and name.endswith("-thumb.jpg"):  # video thumbnails
+        with world.lock:
+            if name[: -len("-thumb.jpg")] + ".mp4" in media_registry(world):
+                m = Media("photo", name, 32, 24)
     if m is None:
         return Response(404, b"Not Found", "text/plain")
     if name.endswith(".png"):

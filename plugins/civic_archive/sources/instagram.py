@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 CHILD_FIELDS = "id,media_type,media_url,permalink,thumbnail_url,timestamp"
 MEDIA_FIELDS = ("id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count,"
-                "media_product_type,thumbnail_url,shortcode,is_comment_enabled,"
+                "media_product_type,thumbnail_url,shortcode,is_comment_enabled,owner,"
                 f"children{{{CHILD_FIELDS}}}")
 REPLY_FIELDS = "id,text,timestamp,username,from,hidden,like_count,parent_id"
 COMMENT_FIELDS = f"id,text,timestamp,username,from,hidden,like_count,parent_id,replies{{{REPLY_FIELDS}}}"

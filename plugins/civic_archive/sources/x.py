@@ -57,6 +57,9 @@ class XSource(Source):
     max_wait_seconds = 60.0  # the longest single wait for a rate-limit window
     wait_budget_seconds = 300.0  # all rate-limit waits of one walk together
     search_replies = True
+    # "tweets/search/all" (full-archive search, Pro/Enterprise access) reaches replies older than 7 days;
+    # it has an extra 1 request/second limit, so it is meant for a one-off backfill, not every night.
+    search_path = "tweets/search/recent"
 
     def __init__(self, account, session):
         super().__init__(account, session)
@@ -122,6 +125,7 @@ class XSource(Source):
 
     def _wait_until(self, reset: float, endpoint: str, cap: Capture | None) -> None:
         self._pause(max(reset - self._now(), 0.0) + 1.0, endpoint, cap, reset)
+        self._windows.pop(endpoint, None)  # waited out: the next answer brings the new window
 
     def _pause(self, seconds: float, endpoint: str, cap: Capture | None, reset: float | None = None) -> None:
         if seconds > self.max_wait_seconds or self._waited + seconds > self.wait_budget_seconds:
@@ -218,7 +222,7 @@ class XSource(Source):
         """Replies in the post's conversation that recent search still covers (the last ~7 days)."""
         params = {**self._params(), "query": f"conversation_id:{root}"}
         held: dict[str, Item] = {}
-        for cap, doc in self._pages(f"{self.account.api_base_url}/tweets/search/recent", params, "next_token"):
+        for cap, doc in self._pages(f"{self.account.api_base_url}/{self.search_path}", params, "next_token"):
             users, _ = self._includes(doc)
             self._learn_originals(doc["data"])
             for raw in doc["data"]:

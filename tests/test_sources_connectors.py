@@ -1,0 +1,923 @@
+"""The Instagram, X and YouTube connectors against the real APIs' documented behaviour.
+
+Part 1 serves the exact example responses of shared/reference/platform-apis.md (§2.5, §3.7, §4.6) from a
+small loopback stub, plus the documented variations (empty pages, missing `paging`, error shapes), and
+checks what the connectors make of them. Part 2 runs the connectors against the project's faithful fakes
+(`civic_archive.fakes`) with their scenario switches.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from civic_archive import records, schemas
+from civic_archive.capture import ApiKeyAuth, BearerAuth, QueryTokenAuth, RecordingSession
+from civic_archive.config import Account
+from civic_archive.sources.base import ApiError, Invalid, TokenExpired
+from civic_archive.sources.instagram import InstagramSource
+from civic_archive.sources.x import XSource
+from civic_archive.sources.youtube import QuotaExceeded, YouTubeSource
+from civic_archive.warc import WarcFile
+
+IG_TOKEN = "EAABigtoken0123456789abcdef"
+X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAxtoken0123456789"
+YT_TOKEN = "ya29.a0yttoken0123456789abcdef"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+# --------------------------------------------------------------------------------------------------
+# a loopback stub: routes by path; a route answers (status, body, headers) or a list of them (in turn,
+# the last one repeating) or a function of the query
+
+
+class Stub:
+    def __init__(self):
+        self.routes: dict[str, object] = {}
+        self.calls: list[tuple[str, dict, dict]] = []
+        self._counters: dict[str, itertools.count] = {}
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
+        self._httpd.daemon_threads = True
+        self._httpd.stub = self
+        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def route(self, path: str, answer) -> None:
+        self.routes[path] = answer
+
+    def calls_to(self, path: str) -> list[dict]:
+        return [q for p, q, _ in self.calls if p == path]
+
+    def answer(self, path: str, query: dict, headers: dict):
+        self.calls.append((path, query, headers))
+        answer = self.routes.get(path)
+        if answer is None:
+            return 404, {"error": f"no stub route for {path}"}, {}
+        if callable(answer):
+            answer = answer(query)
+        if isinstance(answer, list):
+            n = next(self._counters.setdefault(path, itertools.count()))
+            answer = answer[min(n, len(answer) - 1)]
+            if callable(answer):
+                answer = answer(query)
+        if len(answer) == 2:
+            answer = (*answer, {})
+        return answer
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        status, body, headers = self.server.stub.answer(parts.path, query, dict(self.headers.items()))
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            ctype = headers.pop("Content-Type", "application/json; charset=UTF-8")
+        elif isinstance(body, str):
+            data = body.encode()
+            ctype = headers.pop("Content-Type", "text/html")
+        else:
+            data = body
+            ctype = headers.pop("Content-Type", "image/jpeg")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def stub():
+    s = Stub()
+    yield s
+    s.close()
+
+
+_warc_numbers = itertools.count()
+
+
+def make_source(cls, tmp_path, *, platform, handle, base, auth, media_max_bytes=25 * 1024 * 1024):
+    n = next(_warc_numbers)
+    warc = WarcFile(str(tmp_path / f"run-{n}.warc.gz"), f"warc/test/run-{n}.warc.gz",
+                    {"software": "test", "account": "acct"})
+    session = RecordingSession(lambda: warc, auth)
+    account = Account(id=f"test-{platform}", platform=platform, handle=handle, credentials="env:UNUSED",
+                      api_base_url=base, media_max_bytes=media_max_bytes)
+    source = cls(account, session)
+    source.backoff_seconds = 0.01
+    source.slept = []
+    source._sleep = source.slept.append  # record waits instead of sleeping
+    return source
+
+
+def items_of(objs):
+    return [o for o in objs if not isinstance(o, Invalid)]
+
+
+def by_key(objs):
+    return {(o.kind, o.platform_id): o for o in items_of(objs)}
+
+
+def assert_rows_valid(source, objs):
+    """Every item makes a record row that matches record.schema.json (kinds, ids, UTC times…)."""
+    now = datetime.now(timezone.utc)
+    for item in items_of(objs):
+        assert item.created_at.tzinfo is not None and item.created_at.utcoffset().total_seconds() == 0
+        row = records.to_row(item, account_id=source.account.id, platform=source.platform, version=1,
+                             status="hidden" if item.hidden else "live", captured_at=now, run_id="r1",
+                             jurisdiction="MO")
+        assert schemas.errors(records.RECORD_SCHEMA, row) == [], (item.kind, item.platform_id)
+
+
+def graph_error(code, message, subcode=None, type_="OAuthException", status=400, **extra):
+    err = {"message": message, "type": type_, "code": code, "fbtrace_id": "AkLl12hQO-eJrTGPABAL-o6", **extra}
+    if subcode is not None:
+        err["error_subcode"] = subcode
+    return status, {"error": err}
+
+
+# ==================================================================================================
+# Instagram (§2)
+
+IG_USER = "17841406338772941"
+IG_MEDIA_P1 = {  # §2.5, verbatim (the next URL is pointed at the stub below)
+    "data": [
+        {"id": "17895731045244887", "caption": "Spring cleanup day — thank you volunteers!",
+         "comments_count": 3, "like_count": 41, "media_type": "IMAGE", "media_product_type": "FEED",
+         "media_url": "https://scontent-gmp1-1.cdninstagram.com/v/t51.29350-15/235924128_n.jpg",
+         "permalink": "https://www.instagram.com/p/CSgf9BChwVq/", "timestamp": "2025-03-04T16:25:28+0000",
+         "username": "cityofexample"},
+        {"id": "17896129349106152", "caption": "Album: new park benches", "comments_count": 0,
+         "like_count": 12, "media_type": "CAROUSEL_ALBUM", "media_product_type": "FEED",
+         "media_url": "https://scontent-gmp1-1.cdninstagram.com/v/t51.29350-15/223646625_n.jpg",
+         "permalink": "https://www.instagram.com/p/CRyZpmrjYC4/", "timestamp": "2025-03-02T10:45:20+0000",
+         "username": "cityofexample"},
+    ],
+    "paging": {
+        "cursors": {"before": "QVFIUnBXc1BZ", "after": "QVFIUkN6dUVk"},
+        "next": "https://graph.facebook.com/v25.0/17841406338772941/media?access_token=EAAB...&fields=id%2Ccaption%2Ccomments_count%2Clike_count%2Cmedia_type%2Cmedia_product_type%2Cmedia_url%2Cpermalink%2Ctimestamp%2Cusername&limit=2&after=QVFIUkN6dUVk",
+    },
+}
+IG_COMMENTS_P1 = {  # §2.5, verbatim
+    "data": [
+        {"id": "17858154961981086", "text": "Great work everyone!", "timestamp": "2025-03-04T17:56:52+0000",
+         "username": "resident_a", "like_count": 2, "hidden": False,
+         "from": {"id": "6091829384756102", "username": "resident_a"},
+         "replies": {"data": [{"id": "17847314687296283", "text": "@resident_a thanks!",
+                               "timestamp": "2025-03-04T18:30:06+0000", "username": "cityofexample",
+                               "hidden": False, "parent_id": "17858154961981086"}]}},
+        {"id": "17874875428706419", "text": "buy followers at ...", "timestamp": "2025-03-04T17:16:39+0000",
+         "username": "spam_acct", "like_count": 0, "hidden": True,
+         "from": {"id": "6091829384756999", "username": "spam_acct"}},
+    ],
+    "paging": {"cursors": {"after": "QVFIUlpVbjBh"},
+               "next": "https://graph.facebook.com/v25.0/17895731045244887/comments?access_token=EAAB...&limit=2&after=QVFIUlpVbjBh"},
+}
+
+
+def _ig_at_stub(doc, stub):
+    text = json.dumps(doc).replace("https://graph.facebook.com", stub.root)
+    return json.loads(text.replace("https://scontent-gmp1-1.cdninstagram.com", stub.root + "/cdn"))
+
+
+def ig_world(stub, *, comments_count=3, replies_endpoint=None):
+    """The §2.5 examples plus: a second media page with a VIDEO and a third, empty page with cursors and
+    no `next` (the end, §2.2); the carousel's children from /children; a last comments page with no
+    `paging` key at all (§2.2)."""
+    p1 = _ig_at_stub(IG_MEDIA_P1, stub)
+    p1["data"][0]["comments_count"] = comments_count
+    p1["paging"]["next"] = p1["paging"]["next"].replace("v25.0", "v21.0")
+    video = {"id": "17900000000000001", "caption": "Snowplow timelapse", "comments_count": 0, "like_count": 5,
+             "media_type": "VIDEO", "media_product_type": "REELS",
+             "media_url": stub.root + "/cdn/video.mp4", "thumbnail_url": stub.root + "/cdn/video_thumb.jpg",
+             "permalink": "https://www.instagram.com/reel/C1/", "timestamp": "2025-02-20T08:00:00+0000",
+             "username": "cityofexample"}
+    p2 = {"data": [video], "paging": {"cursors": {"before": "b2", "after": "a2"},
+                                      "next": f"{stub.root}/v21.0/{IG_USER}/media?limit=2&after=a2"}}
+    p3 = {"data": [], "paging": {"cursors": {"before": "b3", "after": "a3"}}}
+
+    def media(query):
+        return {None: (200, p1), "QVFIUkN6dUVk": (200, p2), "a2": (200, p3)}[query.get("after")]
+
+    stub.route(f"/v21.0/{IG_USER}/media", media)
+    stub.route("/v21.0/17896129349106152/children", (200, {"data": [
+        {"id": "17880000000000001", "media_type": "IMAGE", "media_url": stub.root + "/cdn/child1.jpg",
+         "timestamp": "2025-03-02T10:45:20+0000"},
+        {"id": "17880000000000002", "media_type": "VIDEO", "media_url": stub.root + "/cdn/child2.mp4",
+         "thumbnail_url": stub.root + "/cdn/child2_thumb.jpg", "timestamp": "2025-03-02T10:45:20+0000"}]}))
+    c1 = _ig_at_stub(IG_COMMENTS_P1, stub)
+    c1["paging"]["next"] = c1["paging"]["next"].replace("v25.0", "v21.0")
+    c2 = {"data": [{"id": "17860000000000003", "text": "When is the next one?", "timestamp": "2025-03-05T09:00:00+0000",
+                    "username": "resident_b", "like_count": 0, "hidden": False,
+                    "from": {"id": "6091829384750000", "username": "resident_b"}}]}
+    stub.route("/v21.0/17895731045244887/comments",
+               lambda q: (200, c2) if q.get("after") == "QVFIUlpVbjBh" else (200, c1))
+    if replies_endpoint:
+        for comment_id, doc in replies_endpoint.items():
+            stub.route(f"/v21.0/{comment_id}/replies", (200, doc))
+    for name in ("235924128_n.jpg", "223646625_n.jpg", "child1.jpg", "child2_thumb.jpg", "video_thumb.jpg"):
+        stub.route(f"/cdn/v/t51.29350-15/{name}" if name.endswith("_n.jpg") else f"/cdn/{name}",
+                   (200, PNG + name.encode(), {"Content-Type": "image/jpeg"}))
+    for name in ("video.mp4", "child2.mp4"):
+        stub.route(f"/cdn/{name}", (200, b"\x00\x00\x00\x18ftypisom" + b"\x00" * 2000, {"Content-Type": "video/mp4"}))
+
+
+def ig_source(stub, tmp_path, **kw):
+    return make_source(InstagramSource, tmp_path, platform="instagram", handle=IG_USER, base=stub.root + "/v21.0",
+                       auth=QueryTokenAuth(IG_TOKEN), **kw)
+
+
+def test_instagram_walk_archives_every_media_comment_reply_and_image(stub, tmp_path):
+    ig_world(stub)
+    source = ig_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o for o in objs if isinstance(o, Invalid)] == []
+    got = by_key(objs)
+    assert source.complete
+    posts = [k for k in got if k[0] == "post"]
+    assert posts == [("post", "17895731045244887"), ("post", "17896129349106152"), ("post", "17900000000000001")]
+    post = got[("post", "17895731045244887")]
+    assert post.text == "Spring cleanup day — thank you volunteers!"
+    assert post.created_at == datetime(2025, 3, 4, 16, 25, 28, tzinfo=timezone.utc)
+    assert post.raw == IG_MEDIA_P1["data"][0] | {"media_url": post.raw["media_url"]}
+    assert post.permalink == "https://www.instagram.com/p/CSgf9BChwVq/"
+    assert "like_count" not in post.content and "comments_count" not in post.content
+    # comments (two pages; the last one without any `paging` key) and the embedded reply
+    assert got[("comment", "17858154961981086")].parent_platform_id == "17895731045244887"
+    assert got[("comment", "17858154961981086")].author_id == "6091829384756102"
+    assert got[("comment", "17860000000000003")].parent_platform_id == "17895731045244887"
+    reply = got[("reply", "17847314687296283")]
+    assert reply.parent_platform_id == "17858154961981086" and reply.text == "@resident_a thanks!"
+    assert got[("comment", "17874875428706419")].hidden is True
+    assert got[("comment", "17858154961981086")].hidden is False
+    # media bytes: the IMAGE, both carousel children (one a video: thumbnail + bytes), the VIDEO post
+    media = {k[1]: v for k, v in got.items() if k[0] == "media"}
+    assert set(media) == {"17895731045244887", "17880000000000001", "17880000000000002:thumbnail",
+                          "17880000000000002", "17900000000000001:thumbnail", "17900000000000001"}
+    assert media["17880000000000001"].parent_platform_id == "17896129349106152"
+    assert media["17895731045244887"].media.sha256 == media["17895731045244887"].content["sha256"]
+    assert got[("post", "17896129349106152")].content["children"] == ["17880000000000001", "17880000000000002"]
+    # comments_count 0 → no comment listing; comments_count already reached → no /replies calls
+    assert stub.calls_to("/v21.0/17896129349106152/comments") == []
+    assert not [p for p, _, _ in stub.calls if p.endswith("/replies")]
+    # the first request names the archivist fields; the token never reaches the connector's data
+    first = stub.calls_to(f"/v21.0/{IG_USER}/media")[0]
+    for f in ("caption", "media_type", "media_url", "permalink", "timestamp", "children{", "thumbnail_url",
+              "comments_count", "media_product_type"):
+        assert f in first["fields"]
+    assert first["access_token"] == IG_TOKEN
+    assert IG_TOKEN not in json.dumps([o.raw for o in items_of(objs)])
+    assert_rows_valid(source, objs)
+
+
+def test_instagram_reads_replies_endpoint_when_replies_are_not_embedded(stub, tmp_path):
+    ig_world(stub, comments_count=9, replies_endpoint={
+        "17874875428706419": {"data": [{"id": "17840000000000009", "text": "reported", "timestamp": "2025-03-04T19:00:00+0000",
+                                        "username": "resident_c", "hidden": True, "parent_id": "17874875428706419"}],
+                              "paging": {"cursors": {"before": "x", "after": "y"}}},
+        "17860000000000003": {"data": []},
+    })
+    source = ig_source(stub, tmp_path)
+    got = by_key(source.walk())
+    reply = got[("reply", "17840000000000009")]
+    assert reply.parent_platform_id == "17874875428706419" and reply.hidden is True
+    called = sorted(p for p, _, _ in stub.calls if p.endswith("/replies"))
+    assert called == ["/v21.0/17860000000000003/replies", "/v21.0/17874875428706419/replies"]
+    assert "hidden" in stub.calls_to("/v21.0/17874875428706419/replies")[0]["fields"]
+    assert source.complete
+
+
+def test_instagram_malformed_items_are_invalid_and_the_walk_goes_on(stub, tmp_path):
+    ig_world(stub)
+    p1 = stub.routes[f"/v21.0/{IG_USER}/media"]
+
+    def media(query):
+        status, doc = p1(query)
+        doc = copy.deepcopy(doc)
+        if query.get("after") is None:
+            doc["data"].insert(0, {"id": "17890000000000000", "caption": "no timestamp"})
+            doc["data"].insert(1, {"id": 17890000000000001, "timestamp": "2025-03-01T00:00:00+0000"})
+            doc["data"].insert(2, "not an object")
+        return status, doc
+
+    stub.route(f"/v21.0/{IG_USER}/media", media)
+    comments = stub.routes["/v21.0/17895731045244887/comments"]
+
+    def with_bad_comment(query):
+        status, doc = comments(query)
+        if query.get("after") is None:
+            doc = copy.deepcopy(doc)
+            doc["data"].insert(0, {"id": "1", "text": ["not", "text"], "timestamp": "2025-03-04T17:00:00+0000"})
+        return status, doc
+
+    stub.route("/v21.0/17895731045244887/comments", with_bad_comment)
+    source = ig_source(stub, tmp_path)
+    objs = list(source.walk())
+    invalid = [o for o in objs if isinstance(o, Invalid)]
+    assert len(invalid) == 4
+    assert any("timestamp" in o.reason for o in invalid)
+    assert all(o.ref is not None for o in invalid)
+    assert len([o for o in items_of(objs) if o.kind == "post"]) == 3  # the good ones all made it
+    assert source.complete
+
+
+def test_instagram_malformed_page_is_an_api_error(stub, tmp_path):
+    stub.route(f"/v21.0/{IG_USER}/media", (200, {"paging": {}}))
+    with pytest.raises(ApiError, match="no data list"):
+        list(ig_source(stub, tmp_path).walk())
+    stub.route(f"/v21.0/{IG_USER}/media", (200, "<html>maintenance</html>"))
+    source = ig_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="not JSON"):
+        list(source.walk())
+    assert not source.complete
+
+
+def test_instagram_token_expiry_and_throttling(stub, tmp_path):
+    stub.route(f"/v21.0/{IG_USER}/media", graph_error(190, "Error validating access token: Session has expired on "
+                                                      "Feb 7, 2014 9:54am.", subcode=463))
+    with pytest.raises(TokenExpired, match="190"):
+        list(ig_source(stub, tmp_path).walk())
+
+    ig_world(stub)
+    good = stub.routes[f"/v21.0/{IG_USER}/media"]
+    stub.route(f"/v21.0/{IG_USER}/media", [graph_error(4, "(#4) Application request limit reached", is_transient=True),
+                                           graph_error(32, "(#32) Page request limited reached", status=403),
+                                           good])
+    source = ig_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert ("post", "17895731045244887") in got and source.complete
+    assert len(source.slept) == 2
+
+    stub.route(f"/v21.0/{IG_USER}/media", graph_error(4, "(#4) Application request limit reached", is_transient=True))
+    source = ig_source(stub, tmp_path)
+    with pytest.raises(ApiError) as err:
+        list(source.walk())
+    assert err.value.transient and not isinstance(err.value, TokenExpired)
+    assert len(source.slept) == source.max_retries
+
+
+def test_instagram_exists(stub, tmp_path):
+    stub.route("/v21.0/17895731045244887", (200, {"id": "17895731045244887"}))
+    stub.route("/v21.0/17858154961981086", graph_error(
+        100, "Unsupported get request. Object with ID '17858154961981086' does not exist, cannot be loaded due to "
+        "missing permissions, or does not support this operation", subcode=33, type_="IGApiException"))
+    stub.route("/v21.0/17000000000000000", graph_error(10, "(#10) Application does not have permission"))
+    source = ig_source(stub, tmp_path)
+    assert source.exists("post", "17895731045244887") is True
+    assert source.exists("media", "17895731045244887:thumbnail") is True
+    assert source.exists("comment", "17858154961981086") is False
+    assert source.exists("comment", "17000000000000000") is None
+    stub.route("/v21.0/17895731045244887", graph_error(190, "Error validating access token", subcode=463))
+    with pytest.raises(TokenExpired):
+        source.exists("post", "17895731045244887")
+
+
+def test_instagram_video_over_the_size_cap_is_reported_not_archived(stub, tmp_path):
+    ig_world(stub)
+    source = ig_source(stub, tmp_path, media_max_bytes=1000)
+    objs = list(source.walk())
+    invalid = [o for o in objs if isinstance(o, Invalid)]
+    assert {o.reason.split()[2] for o in invalid} == {"17880000000000002", "17900000000000001"}
+    assert all("size cap" in o.reason for o in invalid)
+    assert ("media", "17900000000000001:thumbnail") in by_key(objs)
+    assert source.complete
+
+
+# ==================================================================================================
+# X (§3)
+
+X_USER = "2244994945"
+X_P1 = {  # §3.7, verbatim
+    "data": [
+        {"id": "1897012345678901234", "text": "Main St closed Saturday for repaving. Detour map: https://t.co/abc",
+         "created_at": "2025-03-04T16:20:11.000Z", "author_id": "2244994945",
+         "conversation_id": "1897012345678901234", "edit_history_tweet_ids": ["1897012345678901234"],
+         "public_metrics": {"retweet_count": 4, "reply_count": 2, "like_count": 17, "quote_count": 0}},
+        {"id": "1896990011223344556", "text": "@resident_a Yes — Route 4 detours via Oak St.",
+         "created_at": "2025-03-04T12:02:40.000Z", "author_id": "2244994945",
+         "conversation_id": "1896980000000000000", "in_reply_to_user_id": "98765",
+         "referenced_tweets": [{"type": "replied_to", "id": "1896980000000000001"}],
+         "edit_history_tweet_ids": ["1896990011223344556"],
+         "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 3, "quote_count": 0}},
+    ],
+    "includes": {"users": [{"id": "2244994945", "name": "City of Example", "username": "CityOfExample"}]},
+    "meta": {"result_count": 2, "newest_id": "1897012345678901234", "oldest_id": "1896990011223344556",
+             "next_token": "7140dibdnow9c7btw421dyz6jism75z99gyxd8egarsc4"},
+}
+X_HEADERS = {"x-rate-limit-limit": "900", "x-rate-limit-remaining": "899", "x-rate-limit-reset": "1741111200"}
+X_429 = (429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429})
+X_401 = (401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+         {"Content-Type": "application/problem+json"})
+# an edited post: the original 1895000000000000000 (2025-02-26), edited into 1895000000000000777
+X_EDITED = {"id": "1895000000000000777", "text": "Leaf collection begins Monday in Zone 2 & Zone 3 (corrected).",
+            "created_at": "2025-02-26T10:20:00.000Z", "author_id": "2244994945",
+            "conversation_id": "1895000000000000000",
+            "edit_history_tweet_ids": ["1895000000000000000", "1895000000000000777"],
+            "attachments": {"media_keys": ["3_1895000000000000001"]},
+            "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 1, "quote_count": 0}}
+X_P2 = {"data": [X_EDITED],
+        "includes": {"users": [{"id": "2244994945", "name": "City of Example", "username": "CityOfExample"}],
+                     "media": [{"media_key": "3_1895000000000000001", "type": "photo", "url": "PHOTO_URL",
+                                "width": 1200, "height": 800, "alt_text": "Zone map"}]},
+        "meta": {"result_count": 1, "newest_id": "1895000000000000777", "oldest_id": "1895000000000000777",
+                 "next_token": "emptynext"}}
+X_P3 = {"meta": {"result_count": 0, "previous_token": "77qp89abc"}}  # §3.2: empty page, no data, no next_token
+X_REPLIES = {
+    "data": [
+        {"id": "1897020000000000001", "text": "@CityOfExample which Saturday?", "created_at": "2025-03-04T17:00:00.000Z",
+         "author_id": "98765", "conversation_id": "1897012345678901234", "in_reply_to_user_id": "2244994945",
+         "referenced_tweets": [{"type": "replied_to", "id": "1897012345678901234"}],
+         "edit_history_tweet_ids": ["1897020000000000001"]},
+        {"id": "1897030000000000002", "text": "@resident_a this one, the 8th.", "created_at": "2025-03-04T17:30:00.000Z",
+         "author_id": "2244994945", "conversation_id": "1897012345678901234", "in_reply_to_user_id": "98765",
+         "referenced_tweets": [{"type": "replied_to", "id": "1897020000000000001"}],
+         "edit_history_tweet_ids": ["1897030000000000002"]},
+    ],
+    "includes": {"users": [{"id": "98765", "name": "Jane Resident", "username": "resident_a"},
+                           {"id": "2244994945", "name": "City of Example", "username": "CityOfExample"}]},
+    "meta": {"result_count": 2, "newest_id": "1897030000000000002", "oldest_id": "1897020000000000001"},
+}
+
+
+def x_world(stub):
+    p2 = json.loads(json.dumps(X_P2).replace("PHOTO_URL", stub.root + "/cdn/zone-map.jpg"))
+
+    def timeline(query):
+        page = {None: X_P1, "7140dibdnow9c7btw421dyz6jism75z99gyxd8egarsc4": p2, "emptynext": X_P3}
+        return 200, page[query.get("pagination_token")], dict(X_HEADERS)
+
+    stub.route(f"/2/users/{X_USER}/tweets", timeline)
+    stub.route("/2/tweets/search/recent", lambda q: (200, X_REPLIES if q["query"] == "conversation_id:1897012345678901234"
+                                                     else {"meta": {"result_count": 0}}, dict(X_HEADERS)))
+
+    def lookup(query):
+        ids = query["ids"].split(",")
+        data = [{"id": "1895000000000000000", "created_at": "2025-02-25T09:00:00.000Z",
+                 "text": "Leaf collection begins Monday in Zone 2.",
+                 "edit_history_tweet_ids": ["1895000000000000000", "1895000000000000777"]}]
+        data = [d for d in data if d["id"] in ids] + [{"id": i, "text": "still here", "created_at": "2025-03-01T00:00:00.000Z",
+                                                        "edit_history_tweet_ids": [i]} for i in ids if i.startswith("18970")]
+        errors = [{"value": i, "detail": f"Could not find tweet with ids: [{i}].", "title": "Not Found Error",
+                   "resource_type": "tweet", "parameter": "ids", "resource_id": i,
+                   "type": "https://api.twitter.com/2/problems/resource-not-found"}
+                  for i in ids if i.startswith("1896")]
+        doc = {}
+        if data:
+            doc["data"] = data
+        if errors:
+            doc["errors"] = errors
+        return 200, doc, dict(X_HEADERS)
+
+    stub.route("/2/tweets", lookup)
+    stub.route("/cdn/zone-map.jpg", (200, PNG))
+
+
+def x_source(stub, tmp_path, **kw):
+    return make_source(XSource, tmp_path, platform="x", handle=X_USER, base=stub.root + "/2",
+                       auth=BearerAuth(X_TOKEN), **kw)
+
+
+def test_x_walk_timeline_pages_replies_media_and_edits(stub, tmp_path):
+    x_world(stub)
+    source = x_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o for o in objs if isinstance(o, Invalid)] == []
+    got = by_key(objs)
+    assert source.complete
+    post = got[("post", "1897012345678901234")]
+    assert post.created_at == datetime(2025, 3, 4, 16, 20, 11, tzinfo=timezone.utc)
+    assert post.author_name == "CityOfExample" and post.updated_at is None
+    assert post.permalink == "https://x.com/CityOfExample/status/1897012345678901234"
+    assert post.raw == X_P1["data"][0]
+    # the city's answer deep in someone else's conversation: a reply to the post it answers
+    city_reply = got[("reply", "1896990011223344556")]
+    assert city_reply.parent_platform_id == "1896980000000000001"
+    # replies found by recent search: to the post → comment; to a comment → reply
+    assert got[("comment", "1897020000000000001")].parent_platform_id == "1897012345678901234"
+    assert got[("comment", "1897020000000000001")].author_name == "resident_a"
+    assert got[("reply", "1897030000000000002")].parent_platform_id == "1897020000000000001"
+    # only the post with replies was searched, with the documented parameters
+    searches = stub.calls_to("/2/tweets/search/recent")
+    assert [q["query"] for q in searches] == ["conversation_id:1897012345678901234"]
+    # the edit chain is one item under the original's id; its times come from the original and the edit
+    edited = got[("post", "1895000000000000000")]
+    assert ("post", "1895000000000000777") not in got
+    assert edited.created_at == datetime(2025, 2, 25, 9, 0, tzinfo=timezone.utc)
+    assert edited.updated_at == datetime(2025, 2, 26, 10, 20, tzinfo=timezone.utc)
+    assert edited.text.endswith("(corrected).") and edited.content["version_id"] == "1895000000000000777"
+    assert "public_metrics" not in edited.content
+    photo = got[("media", "3_1895000000000000001")]
+    assert photo.parent_platform_id == "1895000000000000000" and photo.media.sha256
+    # paging: pagination_token = meta.next_token, stopping at the empty page without next_token
+    tokens = [q.get("pagination_token") for q in stub.calls_to(f"/2/users/{X_USER}/tweets")]
+    assert tokens == [None, "7140dibdnow9c7btw421dyz6jism75z99gyxd8egarsc4", "emptynext"]
+    first = stub.calls_to(f"/2/users/{X_USER}/tweets")[0]
+    assert first["max_results"] == "100"
+    for f in ("edit_history_tweet_ids", "referenced_tweets", "conversation_id", "created_at", "note_tweet"):
+        assert f in first["tweet.fields"]
+    assert "attachments.media_keys" in first["expansions"] and "url" in first["media.fields"]
+    assert stub.calls[0][2]["Authorization"] == f"Bearer {X_TOKEN}"
+    assert_rows_valid(source, objs)
+
+
+def test_x_edit_is_a_new_version_of_the_same_item(stub, tmp_path):
+    """Run 1 sees the original, run 2 the edited post (a new id): same item, different content."""
+    original = {"id": "1895000000000000000", "text": "Leaf collection begins Monday in Zone 2.",
+                "created_at": "2025-02-25T09:00:00.000Z", "author_id": X_USER,
+                "conversation_id": "1895000000000000000", "edit_history_tweet_ids": ["1895000000000000000"],
+                "public_metrics": {"reply_count": 0}}
+    edited = dict(X_EDITED, public_metrics={"reply_count": 0})
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"data": [original], "meta": {"result_count": 1}}))
+    stub.route("/2/tweets", (200, {"data": [original]}))
+    before = by_key(x_source(stub, tmp_path).walk())[("post", "1895000000000000000")]
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"data": [edited], "meta": {"result_count": 1}}))
+    after = by_key(x_source(stub, tmp_path).walk())[("post", "1895000000000000000")]
+    assert before.created_at == after.created_at
+    assert before.content_sha256() != after.content_sha256()
+    # a listing carrying both versions still yields one item: the latest
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"data": [dict(original, edit_history_tweet_ids=[
+        "1895000000000000000", "1895000000000000777"]), edited], "meta": {"result_count": 2}}))
+    objs = items_of(x_source(stub, tmp_path).walk())
+    assert [(o.kind, o.platform_id, o.raw["id"]) for o in objs if o.kind == "post"] == [
+        ("post", "1895000000000000000", "1895000000000000777")]
+
+
+def test_x_exists_deleted_post_is_not_found(stub, tmp_path):
+    x_world(stub)
+    source = x_source(stub, tmp_path)
+    assert source.exists("post", "1895000000000000000") is True
+    assert source.exists("reply", "1896990011223344556") is False
+    assert source.exists("media", "3_1895000000000000001") is None
+    answers = source.exists_many([("post", "1895000000000000000"), ("reply", "1897030000000000002"),
+                                  ("comment", "1896980000000000001")])
+    assert answers == {("post", "1895000000000000000"): True, ("reply", "1897030000000000002"): True,
+                       ("comment", "1896980000000000001"): False}
+    assert len(stub.calls_to("/2/tweets")) == 3  # one request for the three ids
+
+
+def test_x_token_expired(stub, tmp_path):
+    stub.route(f"/2/users/{X_USER}/tweets", X_401)
+    with pytest.raises(TokenExpired, match="401"):
+        list(x_source(stub, tmp_path).walk())
+
+
+def test_x_429_waits_for_the_reset_then_succeeds(stub, tmp_path):
+    x_world(stub)
+    good = stub.routes[f"/2/users/{X_USER}/tweets"]
+    reset = int(time.time()) + 5
+    stub.route(f"/2/users/{X_USER}/tweets", [
+        (*X_429, {"Content-Type": "application/problem+json", "x-rate-limit-limit": "900",
+                  "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}),
+        (429, {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}),  # the v1.1-style body, no headers
+        good])
+    source = x_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert ("post", "1897012345678901234") in got and source.complete
+    assert len(source.slept) == 2 and 0 < source.slept[0] <= 7
+
+
+def test_x_rate_limit_far_away_stops_the_account_for_this_run(stub, tmp_path):
+    x_world(stub)
+    reset = int(time.time()) + 600
+    stub.route(f"/2/users/{X_USER}/tweets", (*X_429, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}))
+    source = x_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="next run") as err:
+        list(source.walk())
+    assert err.value.transient and source.slept == [] and not source.complete
+    # an exhausted window announced by the headers of a good answer: waited out when near, not re-asked blindly
+    x_world(stub)
+    near = int(time.time()) + 3
+    stub.route(f"/2/users/{X_USER}/tweets", lambda q: (200, X_P1 if "pagination_token" not in q else X_P3,
+                                                       {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(near)}))
+    source = x_source(stub, tmp_path)
+    list(source.walk())
+    assert source.slept and all(s <= source.max_wait_seconds for s in source.slept)
+
+
+def test_x_malformed_items_and_pages(stub, tmp_path):
+    x_world(stub)
+    bad = copy.deepcopy(X_P1)
+    bad["meta"].pop("next_token")
+    bad["data"] += [{"id": "1897000000000000009", "text": "no date"},
+                    {"id": "1897000000000000010", "text": None, "created_at": "2025-03-01T00:00:00.000Z"},
+                    {"id": "1897000000000000011", "text": "bad history", "created_at": "2025-03-01T00:00:00.000Z",
+                     "edit_history_tweet_ids": "1897000000000000011"}]
+    stub.route(f"/2/users/{X_USER}/tweets", (200, bad))
+    source = x_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert len([o for o in objs if isinstance(o, Invalid)]) == 3
+    assert ("post", "1897012345678901234") in by_key(objs) and source.complete
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"errors": [{"title": "Not Found Error", "detail": "Could not find user"}]}))
+    with pytest.raises(ApiError, match="no data list"):
+        list(x_source(stub, tmp_path).walk())
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"data": {"id": "1"}, "meta": {}}))
+    with pytest.raises(ApiError, match="no data list"):
+        list(x_source(stub, tmp_path).walk())
+
+
+def test_x_resolves_a_username_handle(stub, tmp_path):
+    x_world(stub)
+    stub.route("/2/users/by/username/CityOfExample", (200, {"data": {"id": X_USER, "name": "City of Example",
+                                                                      "username": "CityOfExample"}}))
+    source = make_source(XSource, tmp_path, platform="x", handle="@CityOfExample", base=stub.root + "/2",
+                         auth=BearerAuth(X_TOKEN))
+    assert ("post", "1897012345678901234") in by_key(source.walk())
+
+
+# ==================================================================================================
+# YouTube (§4)
+
+YT_CHANNEL = "UCabc123"
+YT_PLAYLIST_P1 = {  # §4.6, verbatim
+    "kind": "youtube#playlistItemListResponse",
+    "etag": "Xq3bN0aK1lQ9dXf2m7Vw8PbQ1sE",
+    "nextPageToken": "EAAaBlBUOkNBSQ",
+    "items": [
+        {"kind": "youtube#playlistItem", "etag": "p1Ctag", "id": "VVVhYmMxMjMuZFF3NHc5V2dYY1E=",
+         "snippet": {"publishedAt": "2025-03-04T16:20:11Z", "channelId": "UCabc123", "title": "Council meeting 2025-03-03",
+                     "description": "Full recording.", "thumbnails": {"default": {"url": "https://i.ytimg.com/vi/dQw4w9WgXcQ/default.jpg", "width": 120, "height": 90}},
+                     "channelTitle": "City of Example", "playlistId": "UUabc123", "position": 0,
+                     "resourceId": {"kind": "youtube#video", "videoId": "dQw4w9WgXcQ"},
+                     "videoOwnerChannelTitle": "City of Example", "videoOwnerChannelId": "UCabc123"},
+         "contentDetails": {"videoId": "dQw4w9WgXcQ", "videoPublishedAt": "2025-03-04T16:20:11Z"},
+         "status": {"privacyStatus": "public"}},
+        {"kind": "youtube#playlistItem", "etag": "p2Ctag", "id": "VVVhYmMxMjMuV1NWVHJOa1dPb1U=",
+         "snippet": {"publishedAt": "2025-02-20T09:00:00Z", "channelId": "UCabc123", "title": "Road repair update",
+                     "description": "", "thumbnails": {}, "channelTitle": "City of Example", "playlistId": "UUabc123",
+                     "position": 1, "resourceId": {"kind": "youtube#video", "videoId": "WSVTrNkWOoU"}},
+         "contentDetails": {"videoId": "WSVTrNkWOoU", "videoPublishedAt": "2025-02-20T09:00:00Z"},
+         "status": {"privacyStatus": "unlisted"}},
+    ],
+    "pageInfo": {"totalResults": 132, "resultsPerPage": 2},
+}
+YT_HELD = {  # §4.6, verbatim
+    "kind": "youtube#commentThreadListResponse",
+    "etag": "k2Lw7nQ",
+    "nextPageToken": "Z2V0X25ld2VzdF9maXJzdC0tQ2dnSWdBUVZGN2ZST1JJRkNJZ2dHQUFTQlFpb0lCZ0E=",
+    "pageInfo": {"totalResults": 1, "resultsPerPage": 1},
+    "items": [{
+        "kind": "youtube#commentThread", "etag": "t1tag", "id": "UgzDE2tasfmrYLyNkGt4AaABAg",
+        "snippet": {
+            "channelId": "UCabc123", "videoId": "dQw4w9WgXcQ", "canReply": True, "totalReplyCount": 1, "isPublic": True,
+            "topLevelComment": {"kind": "youtube#comment", "etag": "c1tag", "id": "UgzDE2tasfmrYLyNkGt4AaABAg",
+                "snippet": {"channelId": "UCabc123", "videoId": "dQw4w9WgXcQ",
+                    "textDisplay": "Why was item 7 skipped?", "textOriginal": "Why was item 7 skipped?",
+                    "authorDisplayName": "@resident_a", "authorProfileImageUrl": "https://yt3.ggpht.com/ytc/abc=s48",
+                    "authorChannelUrl": "http://www.youtube.com/@resident_a", "authorChannelId": {"value": "UCres111"},
+                    "canRate": True, "viewerRating": "none", "likeCount": 0, "moderationStatus": "heldForReview",
+                    "publishedAt": "2025-03-04T17:01:22Z", "updatedAt": "2025-03-04T17:01:22Z"}}},
+        "replies": {"comments": [{"kind": "youtube#comment", "etag": "r1tag", "id": "UgzDE2tasfmrYLyNkGt4AaABAg.A1b2C3d4E5f",
+            "snippet": {"channelId": "UCabc123", "videoId": "dQw4w9WgXcQ", "textDisplay": "It moves to next week.",
+                "textOriginal": "It moves to next week.", "parentId": "UgzDE2tasfmrYLyNkGt4AaABAg",
+                "authorDisplayName": "@CityOfExample", "authorChannelId": {"value": "UCabc123"},
+                "canRate": True, "viewerRating": "none", "likeCount": 1,
+                "publishedAt": "2025-03-04T18:00:00Z", "updatedAt": "2025-03-04T18:00:00Z"}}]},
+    }],
+}
+YT_QUOTA = (403, {"error": {"code": 403, "message": "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
+                            "errors": [{"message": "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
+                                        "domain": "youtube.quota", "reason": "quotaExceeded"}]}})
+YT_401 = (401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                          "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError",
+                                      "location": "Authorization", "locationType": "header"}],
+                          "status": "UNAUTHENTICATED"}})
+YT_FORBIDDEN = (403, {"error": {"code": 403, "message": "The request is not properly authorized to retrieve the specified comment threads.",
+                                "errors": [{"message": "Forbidden", "domain": "youtube.commentThread", "reason": "forbidden"}]}})
+YT_DISABLED = (403, {"error": {"code": 403, "message": "The video identified by the <code><a href=\"/youtube/v3/docs/commentThreads/list#videoId\">videoId</a></code> parameter has disabled comments.",
+                               "errors": [{"message": "disabled comments", "domain": "youtube.commentThread", "reason": "commentsDisabled"}]}})
+YT_BACKEND = (500, {"error": {"code": 500, "message": "Backend Error",
+                              "errors": [{"message": "Backend Error", "domain": "global", "reason": "backendError"}]}})
+
+
+def _video(video_id, title, published, privacy="public", thumbs=None, comment_count="1"):
+    return {"kind": "youtube#video", "etag": f"e-{video_id}", "id": video_id,
+            "snippet": {"publishedAt": published, "channelId": YT_CHANNEL, "title": title, "description": f"About {title}",
+                        "thumbnails": thumbs or {}, "channelTitle": "City of Example", "tags": ["council"],
+                        "categoryId": "25"},
+            "status": {"uploadStatus": "processed", "privacyStatus": privacy, "license": "youtube", "embeddable": True},
+            "statistics": {"viewCount": "120", "likeCount": "3", "favoriteCount": "0", "commentCount": comment_count}}
+
+
+def _comment(cid, text, published, video="dQw4w9WgXcQ", parent=None, author="UCres222", status=None):
+    snippet = {"channelId": YT_CHANNEL, "videoId": video, "textDisplay": text, "textOriginal": text,
+               "authorDisplayName": "@someone", "authorChannelId": {"value": author}, "canRate": True,
+               "viewerRating": "none", "likeCount": 0, "publishedAt": published, "updatedAt": published}
+    if parent:
+        snippet["parentId"] = parent
+    if status:
+        snippet["moderationStatus"] = status
+    return {"kind": "youtube#comment", "etag": f"e-{cid}", "id": cid, "snippet": snippet}
+
+
+def yt_world(stub, *, held=None, spam=None):
+    stub.route("/youtube/v3/channels", (200, {"kind": "youtube#channelListResponse", "items": [
+        {"kind": "youtube#channel", "id": YT_CHANNEL, "contentDetails": {"relatedPlaylists": {"likes": "", "uploads": "UUabc123"}}}]}))
+    p1 = json.loads(json.dumps(YT_PLAYLIST_P1))
+    p2 = {"kind": "youtube#playlistItemListResponse", "etag": "e2", "pageInfo": {"totalResults": 3, "resultsPerPage": 2},
+          "items": [{"kind": "youtube#playlistItem", "id": "pi3", "snippet": {"publishedAt": "2025-01-10T10:00:00Z",
+                     "resourceId": {"kind": "youtube#video", "videoId": "GONEvideo01"}},
+                     "contentDetails": {"videoId": "GONEvideo01"}}]}
+    stub.route("/youtube/v3/playlistItems", lambda q: (200, p2 if q.get("pageToken") == "EAAaBlBUOkNBSQ" else p1))
+    videos = {
+        "dQw4w9WgXcQ": _video("dQw4w9WgXcQ", "Council meeting 2025-03-03", "2025-03-04T16:20:11Z",
+                              thumbs={"default": {"url": stub.root + "/cdn/default.jpg", "width": 120, "height": 90},
+                                      "high": {"url": stub.root + "/cdn/hq.jpg", "width": 480, "height": 360}}),
+        "WSVTrNkWOoU": _video("WSVTrNkWOoU", "Road repair update", "2025-02-20T09:00:00Z", privacy="private"),
+    }  # GONEvideo01 was deleted after it was listed: /videos does not return it
+
+    def video_lookup(query):
+        ids = query["id"].split(",")
+        return 200, {"kind": "youtube#videoListResponse", "items": [videos[i] for i in ids if i in videos],
+                     "pageInfo": {"totalResults": 0, "resultsPerPage": 0}}
+
+    stub.route("/youtube/v3/videos", video_lookup)
+    stub.route("/cdn/hq.jpg", (200, PNG + b"hq"))
+    published_p1 = {"kind": "youtube#commentThreadListResponse", "nextPageToken": "CP2", "items": [
+        {"kind": "youtube#commentThread", "id": "UgxTOP1", "snippet": {
+            "channelId": YT_CHANNEL, "videoId": "dQw4w9WgXcQ", "canReply": True, "totalReplyCount": 3, "isPublic": True,
+            "topLevelComment": _comment("UgxTOP1", "Thanks for posting", "2025-03-04T19:00:00Z")},
+         "replies": {"comments": [_comment("UgxTOP1.r1", "agreed", "2025-03-04T19:10:00Z", parent="UgxTOP1")]}}]}
+    published_p2 = {"kind": "youtube#commentThreadListResponse", "items": [
+        {"kind": "youtube#commentThread", "id": "UgxTOP2", "snippet": {
+            "channelId": YT_CHANNEL, "videoId": "dQw4w9WgXcQ", "canReply": True, "totalReplyCount": 0, "isPublic": True,
+            "topLevelComment": _comment("UgxTOP2", "Audio was bad at 1:02", "2025-03-05T08:00:00Z")}}]}
+    listings = {None: lambda q: published_p1 if q.get("pageToken") != "CP2" else published_p2,
+                "heldForReview": held if held is not None else (lambda q: json.loads(json.dumps(YT_HELD)) if not q.get("pageToken")
+                                                                 else {"kind": "youtube#commentThreadListResponse", "items": []}),
+                "likelySpam": spam if spam is not None else (lambda q: {"kind": "youtube#commentThreadListResponse",
+                                                                         "pageInfo": {"totalResults": 0}, "items": []})}
+
+    def threads(query):
+        if query["videoId"] == "WSVTrNkWOoU":
+            return YT_DISABLED
+        answer = listings[query.get("moderationStatus")]
+        answer = answer(query) if callable(answer) else answer
+        return answer if isinstance(answer, tuple) else (200, answer)
+
+    stub.route("/youtube/v3/commentThreads", threads)
+    all_replies = [_comment("UgxTOP1.r1", "agreed", "2025-03-04T19:10:00Z", parent="UgxTOP1"),
+                   _comment("UgxTOP1.r2", "same", "2025-03-04T19:20:00Z", parent="UgxTOP1"),
+                   _comment("UgxTOP1.r3", "The agenda is online", "2025-03-04T19:30:00Z", parent="UgxTOP1",
+                            author=YT_CHANNEL)]
+    stub.route("/youtube/v3/comments", lambda q: (200, {"kind": "youtube#commentListResponse",
+                                                         "nextPageToken": "R2", "items": all_replies[:2]})
+               if q.get("parentId") and not q.get("pageToken") else
+               (200, {"kind": "youtube#commentListResponse", "items": all_replies[2:]}) if q.get("parentId") else
+               (200, {"kind": "youtube#commentListResponse",
+                      "items": [_comment(i, "x", "2025-03-04T19:00:00Z") for i in q["id"].split(",") if i.startswith("Ugx")]}))
+
+
+def yt_source(stub, tmp_path, auth=None, **kw):
+    return make_source(YouTubeSource, tmp_path, platform="youtube", handle=YT_CHANNEL, base=stub.root + "/youtube/v3",
+                       auth=auth or BearerAuth(YT_TOKEN), **kw)
+
+
+def test_youtube_walk_videos_comments_replies_and_moderation(stub, tmp_path):
+    yt_world(stub)
+    source = yt_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o for o in objs if isinstance(o, Invalid)] == []
+    got = by_key(objs)
+    assert source.complete and source.notes == []
+    assert [k for k in got if k[0] == "video"] == [("video", "dQw4w9WgXcQ"), ("video", "WSVTrNkWOoU")]
+    video = got[("video", "dQw4w9WgXcQ")]
+    assert video.text == "Council meeting 2025-03-03" and video.raw["id"] == "dQw4w9WgXcQ"
+    assert video.created_at == datetime(2025, 3, 4, 16, 20, 11, tzinfo=timezone.utc)
+    assert "viewCount" not in json.dumps(video.content)
+    assert got[("video", "WSVTrNkWOoU")].hidden is True  # private
+    thumb = got[("media", "dQw4w9WgXcQ:thumbnail")]
+    assert thumb.media.url.endswith("/cdn/hq.jpg") and thumb.parent_platform_id == "dQw4w9WgXcQ"
+    # published comments over two pages; replies beyond the embedded one read from /comments (two pages)
+    assert got[("comment", "UgxTOP1")].parent_platform_id == "dQw4w9WgXcQ"
+    assert got[("comment", "UgxTOP1")].hidden is False
+    assert got[("comment", "UgxTOP2")].text == "Audio was bad at 1:02"
+    assert {k[1] for k in got if k[0] == "reply" and k[1].startswith("UgxTOP1.")} == {"UgxTOP1.r1", "UgxTOP1.r2", "UgxTOP1.r3"}
+    assert got[("reply", "UgxTOP1.r3")].parent_platform_id == "UgxTOP1"
+    assert got[("reply", "UgxTOP1.r3")].author_id == YT_CHANNEL
+    # the held-for-review thread (§4.6): hidden, and so is the reply under it
+    held = got[("comment", "UgzDE2tasfmrYLyNkGt4AaABAg")]
+    assert held.hidden is True and held.author_id == "UCres111"
+    assert held.updated_at == datetime(2025, 3, 4, 17, 1, 22, tzinfo=timezone.utc)
+    assert got[("reply", "UgzDE2tasfmrYLyNkGt4AaABAg.A1b2C3d4E5f")].hidden is True
+    # requests as documented
+    threads = stub.calls_to("/youtube/v3/commentThreads")
+    statuses = [q.get("moderationStatus") for q in threads if q["videoId"] == "dQw4w9WgXcQ"]
+    assert statuses == [None, None, "heldForReview", "heldForReview", "likelySpam"]
+    assert all(q["part"] == "snippet,replies" and q["maxResults"] == "100" and q["textFormat"] == "plainText"
+               for q in threads)
+    assert stub.calls_to("/youtube/v3/channels")[0] == {"part": "contentDetails", "id": YT_CHANNEL}
+    assert stub.calls_to("/youtube/v3/playlistItems")[0]["maxResults"] == "50"
+    video_calls = stub.calls_to("/youtube/v3/videos")
+    assert video_calls[0]["id"] == "dQw4w9WgXcQ,WSVTrNkWOoU" and "statistics" in video_calls[0]["part"]
+    assert_rows_valid(source, objs)
+
+
+def test_youtube_moderation_listings_denied_are_noted_not_fatal(stub, tmp_path):
+    yt_world(stub, held=YT_FORBIDDEN, spam=YT_FORBIDDEN)
+    source = yt_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert source.complete and ("comment", "UgxTOP2") in got
+    assert len(source.notes) == 1 and "heldForReview" in source.notes[0]
+    statuses = [q.get("moderationStatus") for q in stub.calls_to("/youtube/v3/commentThreads")]
+    assert statuses.count("heldForReview") == 1 and "likelySpam" not in statuses  # not asked again
+    # with an API key they are not even asked
+    yt_world(stub)
+    stub.calls.clear()
+    source = yt_source(stub, tmp_path, auth=ApiKeyAuth("AIzaSyFAKEKEY0123456789"))
+    list(source.walk())
+    assert source.complete and source.notes
+    assert all("moderationStatus" not in q for q in stub.calls_to("/youtube/v3/commentThreads"))
+
+
+def test_youtube_quota_exceeded_stops_the_account_until_next_night(stub, tmp_path):
+    yt_world(stub)
+    stub.route("/youtube/v3/commentThreads", YT_QUOTA)
+    source = yt_source(stub, tmp_path)
+    seen = []
+    with pytest.raises(QuotaExceeded) as err:
+        for obj in source.walk():
+            seen.append(obj)
+    assert err.value.code == "quotaExceeded" and err.value.transient is False
+    assert isinstance(err.value, ApiError) and not isinstance(err.value, TokenExpired)
+    assert "next nightly run" in str(err.value) and "midnight Pacific" in str(err.value)
+    assert ("video", "dQw4w9WgXcQ") in by_key(seen) and not source.complete
+    assert source.slept == []  # not retried
+    calls = len(stub.calls)
+    with pytest.raises(QuotaExceeded):
+        source.exists("video", "dQw4w9WgXcQ")
+    assert len(stub.calls) == calls  # no further request spends quota that is not there
+
+
+def test_youtube_token_expired_and_retries(stub, tmp_path):
+    yt_world(stub)
+    stub.route("/youtube/v3/channels", YT_401)
+    with pytest.raises(TokenExpired, match="authError"):
+        list(yt_source(stub, tmp_path).walk())
+    yt_world(stub)
+    good = stub.routes["/youtube/v3/playlistItems"]
+    rate = (403, {"error": {"code": 403, "message": "Rate Limit Exceeded", "errors": [
+        {"message": "Rate Limit Exceeded", "domain": "usageLimits", "reason": "rateLimitExceeded"}]}})
+    stub.route("/youtube/v3/playlistItems", [YT_BACKEND, rate, (503, "<html>unavailable</html>"), good])
+    source = yt_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert ("video", "dQw4w9WgXcQ") in got and source.complete and len(source.slept) == 3
+    stub.route("/youtube/v3/playlistItems", YT_BACKEND)
+    source = yt_source(stub, tmp_path)
+    with pytest.raises(ApiError) as err:
+        list(source.walk())
+    assert err.value.transient and len(source.slept) == source.max_retries
+
+
+def test_youtube_exists(stub, tmp_path):
+    yt_world(stub)
+    source = yt_source(stub, tmp_path)
+    assert source.exists("video", "dQw4w9WgXcQ") is True
+    assert source.exists("video", "GONEvideo01") is False  # empty items
+    assert source.exists("media", "GONEvideo01:thumbnail") is False
+    assert source.exists("comment", "UgxTOP1") is True
+    assert source.exists("reply", "UgzGONE.r9") is False
+    answers = source.exists_many([("video", "dQw4w9WgXcQ"), ("video", "GONEvideo01"), ("comment", "UgxTOP2")])
+    assert answers == {("video", "dQw4w9WgXcQ"): True, ("video", "GONEvideo01"): False, ("comment", "UgxTOP2"): True}
+
+
+def test_youtube_malformed_items_and_pages(stub, tmp_path):
+    yt_world(stub)
+    good = stub.routes["/youtube/v3/commentThreads"]
+
+    def threads(query):
+        status, doc = good(query)
+        if status == 200 and not query.get("moderationStatus") and not query.get("pageToken"):
+            doc = copy.deepcopy(doc)
+            doc["items"].insert(0, {"kind": "youtube#commentThread", "id": "UgxBAD", "snippet": {"videoId": "dQw4w9WgXcQ"}})
+            doc["items"].insert(1, {"kind": "youtube#commentThread", "id": "UgxBAD2", "snippet": {
+                "topLevelComment": {"id": "UgxBAD2", "snippet": {"textDisplay": "x", "publishedAt": "yesterday"}}}})
+        return status, doc
+
+    stub.route("/youtube/v3/commentThreads", threads)
+    source = yt_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert len([o for o in objs if isinstance(o, Invalid)]) == 2
+    assert ("comment", "UgxTOP2") in by_key(objs) and source.complete
+    stub.route("/youtube/v3/playlistItems", (200, {"error_description": "nope"}))
+    with pytest.raises(ApiError, match="no items list"):
+        list(yt_source(stub, tmp_path).walk())
+    stub.route("/youtube/v3/channels", (200, {"kind": "youtube#channelListResponse", "pageInfo": {"totalResults": 0}}))
+    with pytest.raises(ApiError, match="not found"):
+        list(yt_source(stub, tmp_path).walk())
