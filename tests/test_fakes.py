@@ -129,7 +129,7 @@ def test_fb_fields_filtering_and_nested_fields(fakes, world, env):
     data = r.json()["data"]
     for post in data:
         assert set(post) <= {"id", "from", "attachments"}
-        assert set(post["from"]) == {"name"}
+        assert set(post["from"]) == {"name", "id"}  # Graph adds the node id
     with_att = [p for p in data if "attachments" in p]
     assert with_att
     for p in with_att:
@@ -174,6 +174,7 @@ def test_fb_comments_stream_with_replies_order_and_summary(fakes, world, env):
     replies = [c for c in got if "parent" in c]
     assert replies and all(set(c["parent"]) == {"id"} for c in replies)
     assert all("reply_comment_id=" in c["permalink_url"] for c in replies)
+    assert all(set(c["from"]) == {"name", "id"} for c in got)
     assert pages[0]["summary"]["total_count"] == len(live)
     assert "paging" not in pages[-1] or "next" not in pages[-1]["paging"]
     # toplevel (default filter) has no replies; /{comment}/comments lists them
@@ -230,9 +231,9 @@ def test_fb_hide_unhide_and_edit(fakes, world, env):
     post = next(p for p in live_posts(world, "parks-facebook") if world.comments(p.id))
     comment = next(c for c in world.comments(post.id) if not c.hidden and not world.is_gone(c))
     world.hide(comment.id)
-    assert fb(fakes, f"/{comment.id}", token, fields="is_hidden").json() == {"is_hidden": True}
+    assert fb(fakes, f"/{comment.id}", token, fields="is_hidden").json() == {"is_hidden": True, "id": comment.id}
     world.unhide(comment.id)
-    assert fb(fakes, f"/{comment.id}", token, fields="is_hidden").json() == {"is_hidden": False}
+    assert fb(fakes, f"/{comment.id}", token, fields="is_hidden").json() == {"is_hidden": False, "id": comment.id}
     world.hide(post.id)
     assert fb(fakes, f"/{post.id}", token, fields="is_hidden").json()["is_hidden"] is True
     before = fb(fakes, f"/{post.id}", token, fields="message,updated_time").json()
@@ -416,3 +417,453 @@ def test_fb_synthetic_million_pages_cheaply():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 20 * 1024 * 1024  # no list of a million items
+
+
+# ----------------------------------------------------------------------------------------------------
+# Instagram
+
+IG = "17841406338772941"
+
+
+def ig(fakes, path, token, **params):
+    params.setdefault("access_token", token)
+    return requests.get(fakes.base_url("instagram") + path, params=params, timeout=10)
+
+
+def test_ig_media_paging_fields_children_and_timestamp(fakes, world, env):
+    token = env["DEMO_CITY_IG_TOKEN"]
+    fields = "id,caption,comments_count,like_count,media_type,media_product_type,media_url,permalink,timestamp,username"
+    pages = follow(fakes.base_url("instagram") + f"/{IG}/media", {"access_token": token, "fields": fields, "limit": 5})
+    media = [m for p in pages for m in p["data"]]
+    assert [m["id"] for m in media] == [it.id for it in live_posts(world, "city-instagram")]
+    assert all(set(m) <= set(fields.split(",")) for m in media)
+    import re
+
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000", m["timestamp"]) for m in media)  # ref 2.1
+    assert {m["media_type"] for m in media} == {"IMAGE", "VIDEO", "CAROUSEL_ALBUM"}
+    assert pages[0]["paging"]["next"].startswith(fakes.base_url("instagram"))
+    assert "access_token=" in pages[0]["paging"]["next"]
+    default = ig(fakes, f"/{IG}/media", token, limit=1).json()["data"][0]
+    assert set(default) == {"id"}
+    album = next(m for m in media if m["media_type"] == "CAROUSEL_ALBUM")
+    kids = ig(fakes, f"/{album['id']}/children", token, fields="id,media_type,media_url").json()["data"]
+    assert len(kids) == 3 and all(k["media_type"] == "IMAGE" for k in kids)
+    assert requests.get(kids[0]["media_url"], timeout=10).content.startswith(b"\xff\xd8")
+    one = ig(fakes, f"/{kids[0]['id']}", token, fields="id,media_type").json()
+    assert one == {"id": kids[0]["id"], "media_type": "IMAGE"}
+    nested = ig(fakes, f"/{album['id']}", token, fields="children{media_url}").json()
+    assert len(nested["children"]["data"]) == 3 and set(nested["children"]["data"][0]) == {"media_url", "id"}
+    r = ig(fakes, f"/{IG}", token, fields="username")
+    assert r.json() == {"username": "cityofexample", "id": IG}
+    assert '"type":"instagram"' in r.headers["X-Business-Use-Case-Usage"]
+
+
+def test_ig_comments_replies_hidden_and_paging_shapes(fakes, world, env):
+    token = env["DEMO_CITY_IG_TOKEN"]
+    acct = world.account("city-instagram")
+    quirk = next(q.split(":", 1)[1] for q in acct.quirks if q.startswith("empty_comments:"))
+    media = next(m for m in live_posts(world, "city-instagram")
+                 if m.id != quirk and sum(1 for c in world.comments(m.id) if c.parent_id is None) >= 3
+                 and any(c.parent_id for c in world.comments(m.id)))
+    fields = "id,text,timestamp,username,like_count,hidden,from,replies{id,text,timestamp,username,hidden,parent_id}"
+    pages = follow(fakes.base_url("instagram") + f"/{media.id}/comments",
+                   {"access_token": token, "fields": fields, "limit": 2})
+    # page 1: only cursors.after + next; last page: no paging key at all (ref 2.2)
+    assert set(pages[0]["paging"]) == {"cursors", "next"} and set(pages[0]["paging"]["cursors"]) == {"after"}
+    assert "paging" not in pages[-1]
+    got = [c for p in pages for c in p["data"]]
+    tops = [c for c in world.comments(media.id) if c.parent_id is None and not world.is_gone(c)]
+    assert [c["id"] for c in got] == [c.id for c in reversed(tops)]  # newest first
+    with_replies = [c for c in got if "replies" in c]
+    assert with_replies and all(r["parent_id"] == c["id"] for c in with_replies for r in c["replies"]["data"])
+    reply_list = ig(fakes, f"/{with_replies[0]['id']}/replies", token, fields="id,text,parent_id").json()["data"]
+    assert [r["id"] for r in reply_list] == [r["id"] for r in with_replies[0]["replies"]["data"]]
+    # hide -> `hidden`, both by direct lookup and in the listing; the listing switch drops it
+    target = got[0]["id"]
+    world.hide(target)
+    assert ig(fakes, f"/{target}", token, fields="hidden").json() == {"hidden": True, "id": target}
+    listed = ig(fakes, f"/{media.id}/comments", token, fields="id,hidden", limit=50).json()["data"]
+    assert {"id": target, "hidden": True} in listed
+    fakes.faults.ig_hidden_in_listings = False
+    listed = ig(fakes, f"/{media.id}/comments", token, fields="id,hidden", limit=50).json()["data"]
+    assert target not in [c["id"] for c in listed]
+    # the observed quirk: empty data + cursors, no next, although comments_count > 0 (ref 2.2)
+    count = ig(fakes, f"/{quirk}", token, fields="comments_count").json()["comments_count"]
+    body = ig(fakes, f"/{quirk}/comments", token).json()
+    assert count > 0 and body["data"] == [] and "cursors" in body["paging"] and "next" not in body["paging"]
+    fakes.faults.instagram_empty_comments(quirk, False)
+    assert ig(fakes, f"/{quirk}/comments", token).json()["data"]
+
+
+def test_ig_delete_edit_and_errors(fakes, world, env):
+    token = env["DEMO_CITY_IG_TOKEN"]
+    media = live_posts(world, "city-instagram")
+    victim = media[1]
+    comment = next(c for m in media for c in world.comments(m.id) if c.parent_id is None and world.replies(c.id)
+                   and not world.is_gone(c))
+    world.delete(victim.id)
+    r = ig(fakes, f"/{victim.id}", token, fields="id")
+    assert r.status_code == 400 and r.headers["Content-Type"] == "application/json; charset=UTF-8"
+    err = r.json()["error"]
+    assert (err["code"], err["error_subcode"], err["type"]) == (100, 33, "IGApiException")
+    assert victim.id not in [m["id"] for m in ig(fakes, f"/{IG}/media", token, limit=100).json()["data"]]
+    # a deleted comment takes its replies with it ("cannot get replies to a comment that has been deleted")
+    before = ig(fakes, f"/{comment.post_id}", token, fields="comments_count").json()["comments_count"]
+    world.delete(comment.id)
+    assert ig(fakes, f"/{comment.id}/replies", token).json()["error"]["error_subcode"] == 33
+    after = ig(fakes, f"/{comment.post_id}", token, fields="comments_count").json()["comments_count"]
+    assert after < before - 1
+    world.edit(media[0].id, "New caption ✨")
+    assert ig(fakes, f"/{media[0].id}", token, fields="caption").json()["caption"] == "New caption ✨"
+    fakes.faults.expire_token("city-instagram")
+    err = ig(fakes, f"/{IG}/media", token).json()["error"]
+    assert (err["code"], err["error_subcode"]) == (190, 463)
+    fakes.faults.clear()
+    fakes.faults.throttle_after("instagram", 0)
+    r = ig(fakes, f"/{IG}/media", token)
+    assert r.status_code == 400 and r.json()["error"]["code"] == 4 and r.json()["error"]["is_transient"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# X
+
+XUSER = "1463372101405069312"
+
+
+def xget(fakes, path, token, **params):
+    return requests.get(fakes.base_url("x") + path, params=params, headers={"Authorization": f"Bearer {token}"},
+                        timeout=10)
+
+
+def x_all(fakes, path, token, token_param="pagination_token", **params):
+    pages, tok = [], None
+    while True:
+        p = dict(params)
+        if tok:
+            p[token_param] = tok
+        r = xget(fakes, path, token, **p)
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        tok = r.json()["meta"].get("next_token")
+        if not tok:
+            return pages
+
+
+def test_x_timeline_paging_fields_expansions_and_headers(fakes, world, env):
+    token = env["DEMO_CITY_X_TOKEN"]
+    r = xget(fakes, f"/users/{XUSER}/tweets", token)
+    assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+    for h in ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"):
+        assert r.headers[h].isdigit()
+    assert len(r.json()["data"]) == 10  # default page size
+    assert set(r.json()["data"][0]) == {"id", "text", "edit_history_tweet_ids"}  # default fields
+    pages = x_all(fakes, f"/users/{XUSER}/tweets", token, max_results=7,
+                  **{"tweet.fields": "created_at,conversation_id,author_id,referenced_tweets,in_reply_to_user_id,"
+                                     "attachments,public_metrics,edit_history_tweet_ids",
+                     "expansions": "author_id,attachments.media_keys", "media.fields": "url,variants,preview_image_url"})
+    tweets = [t for p in pages for t in p["data"]]
+    ids = [int(t["id"]) for t in tweets]
+    assert ids == sorted(ids, reverse=True) and len(ids) == len(set(ids))
+    assert all(t["author_id"] == XUSER for t in tweets)
+    assert any("in_reply_to_user_id" in t for t in tweets)  # the city's own replies are its tweets too
+    assert pages[0]["meta"]["result_count"] == 7 and "next_token" in pages[0]["meta"]
+    assert "next_token" not in pages[-1]["meta"] and "previous_token" in pages[-1]["meta"]
+    assert any(u["username"] == "CityOfExample" for p in pages for u in p["includes"]["users"])
+    media = [m for p in pages for m in p.get("includes", {}).get("media", [])]
+    assert {m["type"] for m in media} == {"photo", "video"}
+    assert all(m.get("url", m.get("preview_image_url", "")).startswith(fakes.root) for m in media)
+    assert all(t["created_at"].endswith(".000Z") for t in tweets)
+    # exclude=replies, since_id, start/end time
+    no_replies = [t for p in x_all(fakes, f"/users/{XUSER}/tweets", token, max_results=100, exclude="replies",
+                                   **{"tweet.fields": "in_reply_to_user_id"}) for t in p["data"]]
+    assert no_replies and not any("in_reply_to_user_id" in t for t in no_replies)
+    newer = xget(fakes, f"/users/{XUSER}/tweets", token, since_id=tweets[3]["id"], max_results=100).json()["data"]
+    assert [t["id"] for t in newer] == [t["id"] for t in tweets[:3]]
+    window = xget(fakes, f"/users/{XUSER}/tweets", token, start_time=tweets[5]["created_at"][:19] + "Z",
+                  end_time=tweets[1]["created_at"][:19] + "Z", max_results=100).json()["data"]
+    assert [t["id"] for t in window] == [t["id"] for t in tweets[2:6]]
+    # unfaithful parameters are 400s with the documented shape (ref 3.5)
+    r = xget(fakes, f"/users/{XUSER}/tweets", token, max_results=1000)
+    assert r.status_code == 400 and r.json()["title"] == "Invalid Request"
+    assert r.json()["errors"][0]["parameters"] == {"max_results": ["1000"]}
+    assert xget(fakes, f"/users/{XUSER}/tweets", token, **{"tweet.fields": "bogus"}).status_code == 400
+    assert xget(fakes, f"/users/{XUSER}/tweets", token, bogus="1").status_code == 400
+
+
+def test_x_html_escaping_and_replies_by_conversation(fakes, world, env):
+    token = env["DEMO_CITY_X_TOKEN"]
+    world.next_night()  # fresh replies inside the 7-day search window
+    tweets = [t for p in x_all(fakes, f"/users/{XUSER}/tweets", token, max_results=100,
+                               **{"tweet.fields": "created_at"}) for t in p["data"]]
+    root = next(it for it in live_posts(world, "city-x")
+                if any(not c.deleted for c in world.comments(it.id)) and it.created > world.now - 6 * 86400)
+    pages = x_all(fakes, "/tweets/search/recent", token, token_param="next_token",
+                  query=f"conversation_id:{root.id}", max_results=10,
+                  **{"tweet.fields": "conversation_id,in_reply_to_user_id,referenced_tweets,author_id",
+                     "expansions": "author_id"})
+    replies = [t for p in pages for t in p.get("data", [])]
+    expected = sorted((c for c in world.comments(root.id) if not c.deleted), key=lambda c: int(c.id), reverse=True)
+    assert [t["id"] for t in replies] == [c.id for c in expected]
+    assert all(t["conversation_id"] == root.id and t["referenced_tweets"][0]["type"] == "replied_to"
+               for t in replies)
+    # the 7-day window: an old conversation is empty on search/recent but found on search/all
+    old = next(it for it in live_posts(world, "city-x")
+               if any(not c.deleted for c in world.comments(it.id)) and it.created < world.now - 30 * 86400)
+    body = xget(fakes, "/tweets/search/recent", token, query=f"conversation_id:{old.id}").json()
+    assert body == {"meta": {"result_count": 0}}
+    assert xget(fakes, "/tweets/search/all", token, query=f"conversation_id:{old.id}").json()["meta"]["result_count"] > 0
+    r = xget(fakes, "/tweets/search/recent", token, query="from:CityOfExample", start_time="2020-01-01T00:00:00Z")
+    assert r.status_code == 400 and "start_time" in r.json()["errors"][0]["message"]
+    # & < > come back HTML-escaped in `text`
+    script = next(c for p in live_posts(world, "city-x") for c in world.comments(p.id) if "<script>" in c.text)
+    t = xget(fakes, f"/tweets/{script.id}", token).json()["data"]
+    assert t["text"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert any("&amp;" in t["text"] for t in tweets)  # "Zone 2 & Zone 3" in the demo
+
+
+def test_x_edit_history_and_deleted_lookup(fakes, world, env):
+    token = env["DEMO_CITY_X_TOKEN"]
+    # the demo already holds an edited tweet: two versions, newest last (ref 3.6)
+    data = [t for p in x_all(fakes, f"/users/{XUSER}/tweets", token, max_results=100) for t in p["data"]]
+    edited = [t for t in data if len(t["edit_history_tweet_ids"]) > 1]
+    assert edited and all(t["edit_history_tweet_ids"][-1] == t["id"] for t in edited)
+    # edit a tweet now: a new id heads the timeline, the old id still looks up as the old version
+    post = live_posts(world, "city-x", lambda it: it.kind == "post" and not it.version_ids)[3]
+    old_text = post.text
+    new_id = world.edit(post.id, "Corrected: Main St opens Monday.")
+    assert new_id != post.id
+    top = xget(fakes, f"/users/{XUSER}/tweets", token, max_results=5,
+               **{"tweet.fields": "edit_history_tweet_ids,created_at"}).json()["data"][0]
+    assert top["id"] == new_id and top["edit_history_tweet_ids"] == [post.id, new_id]
+    assert top["text"] == "Corrected: Main St opens Monday."
+    old = xget(fakes, "/tweets", token, ids=post.id).json()["data"][0]
+    assert old["id"] == post.id and old["text"] == old_text.replace("&", "&amp;")
+    assert old["edit_history_tweet_ids"] == [post.id, new_id]
+    inc = xget(fakes, f"/tweets/{new_id}", token, expansions="edit_history_tweet_ids").json()
+    assert [t["id"] for t in inc["includes"]["tweets"]] == [post.id]
+    # deleted: gone from the timeline, lookup answers 200 with errors[] (ref 3.6)
+    victim = live_posts(world, "city-x")[6]
+    world.delete(victim.id)
+    r = xget(fakes, "/tweets", token, ids=f"{victim.current_id},{new_id}")
+    assert r.status_code == 200
+    body = r.json()
+    assert [t["id"] for t in body["data"]] == [new_id]
+    assert body["errors"] == [{"value": victim.current_id,
+                               "detail": f"Could not find tweet with ids: [{victim.current_id}].",
+                               "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                               "resource_id": victim.current_id,
+                               "type": "https://api.twitter.com/2/problems/resource-not-found"}]
+    only = xget(fakes, "/tweets", token, ids=victim.current_id).json()
+    assert "data" not in only and only["errors"][0]["title"] == "Not Found Error"
+    ids = [t["id"] for p in x_all(fakes, f"/users/{XUSER}/tweets", token, max_results=100) for t in p["data"]]
+    assert victim.current_id not in ids
+
+
+def test_x_errors_401_and_429(fakes, env):
+    token = env["DEMO_CITY_X_TOKEN"]
+    r = xget(fakes, f"/users/{XUSER}/tweets", "not-a-token")
+    assert r.status_code == 401 and r.headers["Content-Type"] == "application/problem+json"
+    assert r.json() == {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+    fakes.faults.expire_token("city-x")
+    assert xget(fakes, f"/users/{XUSER}/tweets", token).status_code == 401
+    fakes.faults.clear()
+    fakes.faults.throttle_after("x", 1, reset_after=30)
+    assert xget(fakes, f"/users/{XUSER}/tweets", token).status_code == 200
+    r = xget(fakes, f"/users/{XUSER}/tweets", token)
+    assert r.status_code == 429 and r.headers["Content-Type"] == "application/problem+json"
+    assert r.json() == {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
+                        "status": 429}
+    assert r.headers["x-rate-limit-remaining"] == "0"
+    assert int(r.headers["x-rate-limit-reset"]) >= int(time.time()) + 25
+    assert xget(fakes, f"/users/{XUSER}", token).status_code == 429
+    fakes.faults.clear()
+    r = xget(fakes, f"/users/{XUSER}", token)
+    assert r.json()["data"]["username"] == "CityOfExample"
+
+
+# ----------------------------------------------------------------------------------------------------
+# YouTube
+
+CHANNEL = "UCEx4mpleC1tyG0vChanne1A"
+
+
+def yt(fakes, path, token=None, key=None, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if key:
+        params["key"] = key
+    return requests.get(fakes.base_url("youtube") + path, params=params, headers=headers, timeout=10)
+
+
+def yt_all(fakes, path, token=None, key=None, **params):
+    items, tok = [], None
+    while True:
+        p = dict(params)
+        if tok:
+            p["pageToken"] = tok
+        r = yt(fakes, path, token, key, **p)
+        assert r.status_code == 200, r.text
+        items += r.json()["items"]
+        tok = r.json().get("nextPageToken")
+        if not tok:
+            return items
+
+
+def test_yt_uploads_videos_and_deletion(fakes, world, env):
+    token = env["DEMO_CITY_YT_TOKEN"]
+    ch = yt(fakes, "/channels", token, part="contentDetails,snippet,statistics", id=CHANNEL)
+    assert ch.headers["Content-Type"] == "application/json; charset=UTF-8"
+    uploads = ch.json()["items"][0]["contentDetails"]["relatedPlaylists"]["uploads"]
+    assert uploads == "UU" + CHANNEL[2:]
+    items = yt_all(fakes, "/playlistItems", token, part="snippet,contentDetails,status", playlistId=uploads,
+                   maxResults=4)
+    vids = [i["contentDetails"]["videoId"] for i in items]
+    assert vids == [it.id for it in live_posts(world, "city-youtube")]
+    assert [i["snippet"]["position"] for i in items] == list(range(len(items)))
+    assert {i["status"]["privacyStatus"] for i in items} == {"public", "private", "unlisted"}
+    # public access with key= does not see the private video
+    public = yt_all(fakes, "/playlistItems", key=token, part="contentDetails", playlistId=uploads, maxResults=50)
+    assert len(public) == len(items) - 1
+    r = yt(fakes, "/playlistItems", token, part="snippet", playlistId=uploads, maxResults=51)
+    assert r.status_code == 400 and r.json()["error"]["errors"][0]["reason"] == "invalid"
+    v = yt(fakes, "/videos", token, part="snippet,statistics,status", id=",".join(vids[:3])).json()["items"]
+    assert [x["id"] for x in v] == vids[:3] and v[0]["statistics"]["viewCount"].isdigit()
+    world.delete(vids[1])
+    body = yt(fakes, "/videos", token, part="snippet", id=vids[1]).json()
+    assert body["items"] == [] and body["kind"] == "youtube#videoListResponse"
+    again = [i["contentDetails"]["videoId"] for i in
+             yt_all(fakes, "/playlistItems", token, part="contentDetails", playlistId=uploads, maxResults=50)]
+    assert vids[1] not in again
+    r = yt(fakes, "/videos", token, part="bogus", id=vids[0])
+    assert r.status_code == 400 and r.json()["error"]["errors"][0]["reason"] == "unknownPart"
+
+
+def test_yt_comment_threads_moderation_text_format_and_replies(fakes, world, env):
+    token = env["DEMO_CITY_YT_TOKEN"]
+    threads = yt_all(fakes, "/commentThreads", token, part="snippet,replies", allThreadsRelatedToChannelId=CHANNEL,
+                     maxResults=7)
+    ids = [t["id"] for t in threads]
+    assert len(ids) == len(set(ids)) > 10
+    published = {c.id for p in live_posts(world, "city-youtube") if not p.comments_disabled
+                 for c in world.comments(p.id) if c.parent_id is None and c.moderation == "published"
+                 and not world.is_gone(c)}
+    assert set(ids) == published
+    held = yt_all(fakes, "/commentThreads", token, part="snippet", allThreadsRelatedToChannelId=CHANNEL,
+                  moderationStatus="heldForReview")
+    spam = yt_all(fakes, "/commentThreads", token, part="snippet", allThreadsRelatedToChannelId=CHANNEL,
+                  moderationStatus="likelySpam")
+    assert held and spam
+    assert all(t["snippet"]["topLevelComment"]["snippet"]["moderationStatus"] == "heldForReview" for t in held)
+    # only the owner's token may list them
+    r = yt(fakes, "/commentThreads", key=token, part="snippet", allThreadsRelatedToChannelId=CHANNEL,
+           moderationStatus="heldForReview")
+    assert r.status_code == 403 and r.json()["error"]["errors"][0]["reason"] == "forbidden"
+    # hide moves a comment to heldForReview; unhide back
+    victim = threads[0]["id"]
+    world.hide(victim)
+    assert victim not in [t["id"] for t in yt_all(fakes, "/commentThreads", token, part="snippet",
+                                                 allThreadsRelatedToChannelId=CHANNEL)]
+    assert victim in [t["id"] for t in yt_all(fakes, "/commentThreads", token, part="snippet",
+                                             allThreadsRelatedToChannelId=CHANNEL, moderationStatus="heldForReview")]
+    # textFormat: html escapes, plainText does not
+    script = next(c for p in live_posts(world, "city-youtube") for c in world.comments(p.id) if "<script>" in c.text)
+    html_ = yt(fakes, "/commentThreads", token, part="snippet", videoId=script.post_id, maxResults=100).json()
+    plain = yt(fakes, "/commentThreads", token, part="snippet", videoId=script.post_id, maxResults=100,
+               textFormat="plainText").json()
+    find = lambda body: next(t["snippet"]["topLevelComment"]["snippet"] for t in body["items"] if t["id"] == script.id)  # noqa: E731
+    assert find(html_)["textDisplay"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert find(plain)["textDisplay"] == "<script>alert(1)</script>"
+    assert find(plain)["textOriginal"] == "<script>alert(1)</script>"
+    # replies: comments.list?parentId= pages all of them
+    with_replies = next(t for t in threads if t["snippet"]["totalReplyCount"] > 0)
+    replies = yt_all(fakes, "/comments", token, part="snippet", parentId=with_replies["id"], maxResults=1)
+    assert len(replies) == with_replies["snippet"]["totalReplyCount"]
+    assert all(r["snippet"]["parentId"] == with_replies["id"] for r in replies)
+    # the edited comment: updatedAt after publishedAt
+    assert any(t["snippet"]["topLevelComment"]["snippet"]["updatedAt"] >
+               t["snippet"]["topLevelComment"]["snippet"]["publishedAt"] for t in threads)
+    # comments disabled
+    disabled = next(p for p in live_posts(world, "city-youtube") if p.comments_disabled)
+    r = yt(fakes, "/commentThreads", token, part="snippet", videoId=disabled.id)
+    assert r.status_code == 403 and r.json()["error"]["errors"][0]["reason"] == "commentsDisabled"
+
+
+def test_yt_auth_quota_and_costs(fakes, world, env):
+    token = env["DEMO_CITY_YT_TOKEN"]
+    r = yt(fakes, "/channels", part="id", id=CHANNEL)
+    assert r.status_code == 401 and r.json()["error"]["errors"][0]["reason"] == "required"
+    used0 = fakes.youtube_quota_used("city-youtube")
+    yt(fakes, "/channels", token, part="id", id=CHANNEL)
+    yt(fakes, "/videos", token, part="bogus", id="x")  # even an invalid request costs
+    yt(fakes, "/search", token, part="snippet", channelId=CHANNEL, type="video", order="date")
+    assert fakes.youtube_quota_used("city-youtube") == used0 + 1 + 1 + 100
+    fakes.faults.quota_exceeded("city-youtube")
+    r = yt(fakes, "/channels", token, part="id", id=CHANNEL)
+    assert r.status_code == 403
+    err = r.json()["error"]
+    assert err["code"] == 403 and err["errors"][0]["reason"] == "quotaExceeded"
+    assert err["errors"][0]["domain"] == "youtube.quota" and "quota" in err["message"]
+    fakes.faults.clear()
+    fakes.faults.expire_token("city-youtube")
+    r = yt(fakes, "/channels", token, part="id", id=CHANNEL)
+    assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert r.json()["error"]["errors"][0]["message"] == "Invalid Credentials" or "invalid authentication" in \
+        r.json()["error"]["message"]
+    fakes.faults.clear()
+    # the natural daily quota (10,000 units) runs out; the next fake day it is back (midnight PT)
+    fakes.meter.youtube_charge("city-youtube", __import__("civic_archive.fakes.server", fromlist=["x"]).fake_day(world),
+                               10_000)
+    assert yt(fakes, "/channels", token, part="id", id=CHANNEL).json()["error"]["errors"][0]["reason"] == "quotaExceeded"
+    world.next_night()
+    assert yt(fakes, "/channels", token, part="id", id=CHANNEL).status_code == 200
+
+
+# ----------------------------------------------------------------------------------------------------
+# synthetic accounts on the other platforms
+
+
+@pytest.mark.parametrize("platform", ["instagram", "x", "youtube"])
+def test_synthetic_million_first_pages(platform):
+    w = World.synthetic(platform, 1_000_000, seed=5, comments_per_post=3)
+    with FakePlatforms(w) as fakes:
+        config, env = fakes.city_config()
+        acct = config["accounts"][0]
+        token = env[acct["credentials"][4:]]
+        base, handle = acct["api_base_url"], acct["handle"]
+        t = time.time()
+        ids = []
+        if platform == "instagram":
+            r = requests.get(f"{base}/{handle}/media", params={"access_token": token, "limit": 100}, timeout=10)
+            for _ in range(3):
+                ids += [m["id"] for m in r.json()["data"]]
+                r = requests.get(r.json()["paging"]["next"], timeout=10)
+            first = ids[0]
+            c = requests.get(f"{base}/{first}/comments", params={"access_token": token}, timeout=10).json()["data"]
+            assert len(c) == 2  # 3 comments, one of them a reply
+        elif platform == "x":
+            h = {"Authorization": f"Bearer {token}"}
+            p = {"max_results": 100}
+            for _ in range(3):
+                body = requests.get(f"{base}/users/{handle}/tweets", params=p, headers=h, timeout=10).json()
+                ids += [t_["id"] for t_ in body["data"]]
+                p["pagination_token"] = body["meta"]["next_token"]
+            conv = requests.get(f"{base}/tweets/search/recent", headers=h, timeout=10,
+                                params={"query": f"conversation_id:{ids[0]}"}).json()
+            assert conv["meta"]["result_count"] == 3
+        else:
+            h = {"Authorization": f"Bearer {token}"}
+            up = requests.get(f"{base}/channels", params={"part": "contentDetails", "id": handle}, headers=h,
+                              timeout=10).json()["items"][0]["contentDetails"]["relatedPlaylists"]["uploads"]
+            p = {"part": "contentDetails", "playlistId": up, "maxResults": 50}
+            for _ in range(3):
+                body = requests.get(f"{base}/playlistItems", params=p, headers=h, timeout=10).json()
+                ids += [i["contentDetails"]["videoId"] for i in body["items"]]
+                p["pageToken"] = body["nextPageToken"]
+            threads = requests.get(f"{base}/commentThreads", headers=h, timeout=10,
+                                   params={"part": "snippet,replies", "allThreadsRelatedToChannelId": handle,
+                                           "maxResults": 100}).json()
+            assert len(threads["items"]) == 100 and "nextPageToken" in threads
+        assert len(ids) == len(set(ids)) >= 150
+        assert time.time() - t < 10
+        # mutations of generated items are small overrides
+        w.delete(ids[1])
+        assert len(w._over) == 1 and len(w._items) == 0

@@ -5,19 +5,33 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 
 import pytest
 
 from archive_builders import harvest_demo
 from civic_archive.cli import main
+from civic_archive.storage import LocalStore
 from civic_archive.verify import verify
 
 
-@pytest.fixture
-def archive(fakes, archive_dir):
-    city, store, results = harvest_demo(fakes, f"file://{archive_dir}", nights=2)
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory):
+    """Harvested once per module; each test damages its own copy."""
+    from civic_archive.fakes import FakePlatforms, World
+
+    root = tmp_path_factory.mktemp("template") / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        city, store, results = harvest_demo(fakes, f"file://{root}", nights=2)
     assert all(r.ok for r in results), [r.errors for r in results]
-    return store
+    return root
+
+
+@pytest.fixture
+def archive(demo_template, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(demo_template, root)
+    return LocalStore(root)
 
 
 def flip_byte(path, offset=None):
@@ -74,8 +88,19 @@ def test_flipped_byte_in_a_manifest_breaks_the_object_and_the_chain(archive):
     open(archive.local_path(first), "w").write(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     failures = verify(archive).failures
     named = {k for k, _ in failures}
-    assert first in named  # its object no longer matches
-    assert second in named  # and its successor's link no longer matches it
+    assert first in named  # its successor's recorded hash no longer matches it
+
+
+def test_raw_byte_flip_in_a_manifest_is_named(archive):
+    first = keys(archive, "manifests/", ".json")[0]
+    flip_byte(archive.local_path(first))
+    assert first in {k for k, _ in verify(archive).failures}
+
+
+def test_summary_names_each_chain_head(archive):
+    report = verify(archive)
+    heads = [line for line in report.summary().splitlines() if line.startswith("chain ")]
+    assert len(heads) == len(report.heads) >= 1 and all(" sha256 " in h for h in heads)
 
 
 def test_removed_manifest_breaks_the_chain(archive):

@@ -70,6 +70,10 @@ class S3Store(ArchiveStore):
             check_key(self.prefix)
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.lock_mode = lock_mode
+        if default_retain_days is None and os.environ.get("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS"):
+            # The lock for objects whose eligibility is not known yet (unclassified or unverified series);
+            # retention can be extended later, never shortened.
+            default_retain_days = int(os.environ["CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS"])
         self.default_retain_days = default_retain_days
         self.client = client if client is not None else make_client(endpoint_url)
         self._spool: str | None = None

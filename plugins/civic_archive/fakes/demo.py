@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 
-from .world import DAY, Author, Media, World, stable_hash
+from .world import DAY, Media, World, stable_hash
 
 BIG_VIDEO_BYTES = 150 * 1024 * 1024  # bigger than a typical per-file cap (50-100 MB)
 
@@ -61,7 +61,7 @@ POST_TEMPLATES = {
     "city-instagram": [
         "Sunrise over {park} 🌅 #ExampleCity",
         "Spring cleanup day at {park} — thank you volunteers!",
-        "Album: new benches and bike racks downtown",
+        "New benches and bike racks downtown 🚲",
         "Our snowplows are ready. Meet the fleet! ❄️🚜",
         "Library summer reading kickoff {day} 📚",
         "Farmers market opens {day} on Founders Green 🍎🥕",
@@ -165,7 +165,7 @@ def build(w: World) -> None:
     w.hide(first["mayor-facebook"][11].id)
     # YouTube: one video with comments disabled, one private (owner token only), one unlisted
     w._set(first["city-youtube"][7], comments_disabled=True)
-    w._set(first["city-youtube"][9], privacy="private")
+    w._set(first["city-youtube"][9], privacy="private", hidden=True)  # as world.hide() on a video does
     w._set(first["city-youtube"][10], privacy="unlisted")
     # Instagram: one media whose /comments answers "empty data, cursors, no next" (ref 2.2 [observed])
     ig_media = next(m for m in first["city-instagram"][8:] if any(
@@ -286,10 +286,12 @@ def night(w: World) -> None:
             w.edit(p.id, p.text + f" [Edited night {w.night}]")
         # a hide
         cands = [c for c in _live_comments(w, recent[:10], resident_only=True) if not c.hidden]
+        hidden_now = None
         if cands:
-            w.hide(rng.choice(cands).id)
+            hidden_now = rng.choice(cands).id
+            w.hide(hidden_now)
         # a delete: a comment on every account; a whole post on one account per night (rotating)
-        cands = _live_comments(w, recent[:10], resident_only=True)
+        cands = [c for c in _live_comments(w, recent[:10], resident_only=True) if c.id != hidden_now]
         if cands:
             w.delete(rng.choice(cands).id)
         if i == w.night % len(w.accounts) and len(recent) > 3:

@@ -231,6 +231,13 @@ def project(value, sub):
     return value
 
 
+def with_id(out: dict, obj_id: str) -> dict:
+    """Graph returns a node's id even when `fields=` does not ask for it (nested nodes too)."""
+    if "id" not in out:
+        out["id"] = obj_id
+    return out
+
+
 def check_fields(spec, allowed, node_type):
     for name, _, _ in spec:
         if name not in allowed:
@@ -392,7 +399,7 @@ def time_listing(req: Request, view, path: str, token: str, *, present, visible,
         if gap:
             nxt = page_url(req, path, token, req.query_pairs, {"limit": str(limit), "until": q.get("until", ""),
                                                                 "__paging_token": enc_cursor(anchor)},
-                           drop=("__previous", "since"))
+                           drop=("__previous",))
             return {"data": [], "paging": {"next": nxt}}
         if previous:
             start = pos - 1 if pos is not None else _first_pos(view, lambda it: it.created <= since) - 1
@@ -561,7 +568,7 @@ def render_post(ctx: Ctx, it: Item, spec):
         v = _post_value(ctx, acct, it, name, mods, sub)
         if v is not None:
             out[name] = v
-    return out
+    return with_id(out, it.id)
 
 
 def _post_value(ctx, acct, it, name, mods, sub):
@@ -585,7 +592,7 @@ def _post_value(ctx, acct, it, name, mods, sub):
     if name in ("is_expired", "is_popular", "is_spherical", "is_instagram_eligible", "is_eligible_for_promotion"):
         return False
     if name == "from":
-        return project({"name": it.author.name, "id": it.author.id}, sub)
+        return with_id(project({"name": it.author.name, "id": it.author.id}, sub), it.author.id)
     if name == "attachments":
         return project(attachments(req, acct, it), sub)
     if name in ("full_picture", "picture"):
@@ -613,7 +620,7 @@ def render_comment(ctx: Ctx, it: Item, spec):
         v = _comment_value(ctx, acct, it, name, mods, sub)
         if v is not None:
             out[name] = v
-    return out
+    return with_id(out, it.id)
 
 
 def _comment_value(ctx, acct, it, name, mods, sub):
@@ -626,7 +633,7 @@ def _comment_value(ctx, acct, it, name, mods, sub):
     if name == "created_time":
         return fbtime(it.created)
     if name == "from":
-        return project({"name": it.author.name, "id": it.author.id}, sub)
+        return with_id(project({"name": it.author.name, "id": it.author.id}, sub), it.author.id)
     if name == "parent":
         if not it.parent_id:
             return None
@@ -674,7 +681,7 @@ def render_page(ctx: Ctx, acct, spec):
             "website": "https://example.gov", "verification_status": "blue_verified", "is_published": True,
             "picture": {"data": {"height": 48, "is_silhouette": False, "url": ctx.req.fakes.media_url(f"{acct.id}-avatar.png"),
                                  "width": 64}}}
-    return {n: project(full[n], sub) for n, _, sub in spec if n in full}
+    return with_id({n: project(full[n], sub) for n, _, sub in spec if n in full}, acct.handle)
 
 
 # --------------------------------------------------------------------------------------------------

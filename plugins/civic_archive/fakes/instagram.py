@@ -9,7 +9,7 @@ Facebook").
 
 from __future__ import annotations
 
-from .facebook import (GraphError, ListView, authenticate, check_fields, cursor_listing, dec_cursor, does_not_exist,
+from .facebook import (GraphError, with_id, ListView, authenticate, check_fields, cursor_listing, dec_cursor, does_not_exist,
                        enc_cursor, fbtime, graph_error_response, graph_json, graph_token, invalid_cursor,
                        meter_and_throttle, page_url, parse_fields, parse_limit, parse_time, project, walk,
                        THROTTLE_MESSAGES)
@@ -90,7 +90,8 @@ def render_media(ctx: Ctx, acct, it: Item, spec):
             if mt == "VIDEO":
                 v = req.fakes.media_url(it.media[0].name[:-4] + "-thumb.jpg")
         elif name == "owner":
-            v = project({"id": acct.handle, "username": acct.username}, sub or [("id", {}, None)])
+            v = with_id(project({"id": acct.handle, "username": acct.username}, sub or [("id", {}, None)]),
+                        acct.handle)
         elif name == "permalink":
             v = f"https://www.instagram.com/{'reel' if reel else 'p'}/{shortcode(it)}/"
         elif name == "shortcode":
@@ -110,7 +111,7 @@ def render_media(ctx: Ctx, acct, it: Item, spec):
             v = it.media[0].alt or None if it.media else None
         if v is not None:
             out[name] = v
-    return out
+    return with_id(out, it.id)
 
 
 def render_child(ctx: Ctx, acct, it: Item, k: int, spec):
@@ -122,7 +123,7 @@ def render_child(ctx: Ctx, acct, it: Item, k: int, spec):
             "media_url": ctx.req.fakes.media_url(m.name), "permalink": f"https://www.instagram.com/p/{shortcode(it)}/",
             "shortcode": shortcode(it), "timestamp": fbtime(it.created), "username": acct.username,
             "owner": {"id": acct.handle}}
-    return {n: project(full[n], s) for n, _, s in spec if n in full}
+    return with_id({n: project(full[n], s) for n, _, s in spec if n in full}, cid)
 
 
 def render_comment(ctx: Ctx, it: Item, spec):
@@ -147,11 +148,11 @@ def render_comment(ctx: Ctx, it: Item, spec):
         elif name == "hidden":
             v = it.hidden
         elif name == "from":
-            v = project({"id": it.author.id, "username": it.author.username}, sub)
+            v = with_id(project({"id": it.author.id, "username": it.author.username}, sub), it.author.id)
         elif name == "parent_id":
             v = it.parent_id  # replies only (ref 2.1, changelog oct-20-2021)
         elif name == "media":
-            v = project({"id": media.id, "media_product_type": media.detail or "FEED"}, sub or [("id", {}, None)])
+            v = with_id(project({"id": media.id, "media_product_type": media.detail or "FEED"}, sub or []), media.id)
         elif name == "user":  # only when the app user wrote the comment
             v = {"id": acct.handle} if it.author.id == acct.handle else None
         elif name == "legacy_instagram_comment_id":
@@ -163,7 +164,7 @@ def render_comment(ctx: Ctx, it: Item, spec):
                     v = {"data": [render_comment(ctx, r, sub) for r in reps]}
         if v is not None:
             out[name] = v
-    return out
+    return with_id(out, it.id)
 
 
 def _listed(ctx: Ctx, c: Item) -> bool:
@@ -222,7 +223,7 @@ def render_user(ctx: Ctx, acct, spec):
             "media_count": len(seq) if acct.synthetic else sum(
                 1 for p in range(len(seq)) if not ctx.world.is_gone(seq.item_at(p))),
             "profile_picture_url": ctx.req.fakes.media_url(f"{acct.id}-avatar.png"), "website": "https://example.gov"}
-    return {n: project(full[n], s) for n, _, s in spec if n in full}
+    return with_id({n: project(full[n], s) for n, _, s in spec if n in full}, acct.handle)
 
 
 # --------------------------------------------------------------------------------------------------

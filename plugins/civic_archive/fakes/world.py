@@ -20,12 +20,9 @@ Two kinds of accounts:
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import hashlib
-import random
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
 PLATFORMS = ("facebook", "instagram", "x", "youtube")
 
@@ -40,6 +37,28 @@ SYNTH_OLDEST = calendar.timegm((2011, 1, 1, 0, 0, 0))
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_INDEX = {ch: i for i, ch in enumerate(B64)}
+
+
+_MASK60 = (1 << 60) - 1
+_MUL = 0x9E3779B97F4A7C15 & _MASK60  # odd: a bijection on 60-bit numbers
+_INV = pow(_MUL, -1, 1 << 60)
+
+
+def scramble(n: int) -> int:
+    """Reversible mixing so YouTube ids look random (real ones do) yet decode to their index."""
+    return ((n ^ 0x5DEECE66D) * _MUL) & _MASK60
+
+
+def unscramble(v: int) -> int:
+    return ((v * _INV) & _MASK60) ^ 0x5DEECE66D
+
+
+def scramble36(n: int) -> int:
+    return ((n ^ 0x5A5A5) * 0x9E3779B) & ((1 << 36) - 1)
+
+
+def unscramble36(v: int) -> int:
+    return ((v * pow(0x9E3779B, -1, 1 << 36)) & ((1 << 36) - 1)) ^ 0x5A5A5
 
 
 def b64digits(n: int, width: int) -> str:
@@ -181,7 +200,7 @@ def make_post_id(acct: Account, n: int, created: int, seq: int = 0) -> str:
     if p == "x":
         return x_snowflake(created * 1000, acct.key, seq)
     if p == "youtube":  # 11-character video id
-        return B64[acct.key] + b64digits(n, 10)
+        return B64[acct.key] + b64digits(scramble(n), 10)
     raise ValueError(p)
 
 
@@ -194,9 +213,9 @@ def make_comment_id(acct: Account, n: int, c: int, parent_c: int, created: int) 
     if p == "x":
         return x_snowflake(created * 1000, acct.key, c)
     if p == "youtube":
-        thread = "Ug" + B64[acct.key] + b64digits(n, 10) + b64digits(parent_c or c, 6) + "4AaABAg"
+        thread = "Ug" + B64[acct.key] + b64digits(scramble(n), 10) + b64digits(scramble36(parent_c or c), 6) + "4AaABAg"
         if parent_c:  # reply ids are "<thread id>.<suffix>" (ref 4.6)
-            return thread + "." + b64digits(c, 11)
+            return thread + "." + b64digits(scramble(c), 11)
         return thread
     raise ValueError(p)
 
@@ -758,12 +777,12 @@ def _parse_id(acct: Account, item_id: str):
         if len(item_id) == 11:
             if item_id[0] != B64[acct.key]:
                 raise ValueError(item_id)
-            return unb64digits(item_id[1:]), 0
+            return unscramble(unb64digits(item_id[1:])), 0
         thread, _, reply = item_id.partition(".")
         if len(thread) != 26 or not thread.startswith("Ug") or thread[2] != B64[acct.key]:
             raise ValueError(item_id)
-        n = unb64digits(thread[3:13])
-        c = unb64digits(reply) if reply else unb64digits(thread[13:19])
+        n = unscramble(unb64digits(thread[3:13]))
+        c = unscramble(unb64digits(reply)) if reply else unscramble36(unb64digits(thread[13:19]))
         return n, c
     raise ValueError(p)
 

@@ -6,6 +6,7 @@ Reference: /work/shared/reference/platform-apis.md section 3 ("ref 3.x").
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import datetime, timezone
 from html import escape as _html_escape
@@ -279,18 +280,13 @@ def render_tweet(ctx: Ctx, it: Item, version: int = -1) -> dict:
             ctx.inc_media.setdefault(media_key(it, k), render_media(ctx, it, k))
     if parent is not None and ("referenced_tweets.id" in exp or "referenced_tweets.id.author_id" in exp):
         if "referenced_tweets.id" in exp and not world.is_gone(parent):
-            sub = Ctx.__new__(Ctx)
-            sub.__dict__.update(ctx.__dict__)
-            sub.expansions = []
-            ctx.inc_tweets.setdefault(parent.id, render_tweet(sub, parent, 0))
+            ctx.inc_tweets.setdefault(parent.id, render_tweet(_no_expansions(ctx), parent, 0))
         if "referenced_tweets.id.author_id" in exp:
             pa = world.account(parent.account_id)
             ctx.inc_users.setdefault(parent.author.id, render_user(ctx, parent.author,
                                                                    pa if parent.author.id == pa.handle else None))
     if "edit_history_tweet_ids" in exp and len(vers) > 1:
-        sub = Ctx.__new__(Ctx)
-        sub.__dict__.update(ctx.__dict__)
-        sub.expansions = []
+        sub = _no_expansions(ctx)
         for k in range(len(vers)):
             if vers[k][0] != vid:
                 ctx.inc_tweets.setdefault(vers[k][0], render_tweet(sub, it, k))
@@ -298,6 +294,13 @@ def render_tweet(ctx: Ctx, it: Item, version: int = -1) -> dict:
         for m in (_entities(world, it, text) or {}).get("mentions", []):
             _include_user_id(ctx, m["id"], m["username"])
     return out
+
+
+def _no_expansions(ctx: Ctx) -> Ctx:
+    """Tweets placed in includes.tweets are rendered with the same fields but are not expanded again."""
+    sub = copy.copy(ctx)
+    sub.expansions = []
+    return sub
 
 
 def _include_user_id(ctx: Ctx, user_id: str, username: str | None = None):

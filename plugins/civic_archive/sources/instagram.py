@@ -52,6 +52,11 @@ class InstagramSource(Source):
     def __init__(self, account, session):
         super().__init__(account, session)
         self._sleep = time.sleep
+        self.notes: list[str] = []  # what the run report should say (nothing here fails the account)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        log.warning("%s (account %s)", text, self.account.id)
 
     # -- requests ------------------------------------------------------------------------------------------
 
@@ -261,6 +266,10 @@ class InstagramSource(Source):
             if exc.code == 100:  # the media was deleted while we walked; its comments go with it
                 return
             raise
+        if listed == 0 and isinstance(total, int) and total > 0:
+            # Observed: an empty page with cursors and no `next` although comments_count > 0 (ref §2.2).
+            self._note(f"instagram: media {post.platform_id} reports {total} comments but its comment listing "
+                       "returned none (a known Instagram API behaviour); they could not be archived this run")
         # `comments_count` includes replies: when everything is accounted for, there is nothing left to ask.
         if pending and not (isinstance(total, int) and listed >= total):
             for comment_id in pending:
