@@ -1111,3 +1111,27 @@ def test_fakes_youtube_with_an_api_key_skips_moderation_listings(demo, tmp_path)
     assert all("moderationStatus" not in q for m, p, q in demo.requests_seen if p.endswith("/commentThreads"))
     owner = by_key(fake_source(demo, tmp_path, "youtube").walk())
     assert {k for k, v in owner.items() if not v.hidden} >= set(got) - {k for k in got if k[0] == "reply"}
+
+
+def test_fakes_instagram_hidden_comment_that_leaves_the_listings_can_be_fetched(demo, tmp_path):
+    """Whether hidden comments stay in /comments is disputed (§2.4): when they do not, the walk cannot see
+    the hide, but a direct read of the comment can (`fetch`), and `exists` still says it is there."""
+    world = demo.world
+    demo.faults.ig_hidden_in_listings = False
+    first = by_key(fake_source(demo, tmp_path, "instagram").walk())
+    comment_id = next(k[1] for k, v in first.items() if k[0] == "comment" and not v.hidden)
+    reply_id = next(k[1] for k, v in first.items() if k[0] == "reply")
+    world.hide(comment_id)
+    source = fake_source(demo, tmp_path, "instagram")
+    assert ("comment", comment_id) not in by_key(source.walk())
+    assert source.exists("comment", comment_id) is True
+    item = source.fetch("comment", comment_id)
+    assert item.hidden and item.platform_id == comment_id
+    assert item.parent_platform_id == first[("comment", comment_id)].parent_platform_id
+    assert item.content_sha256() == first[("comment", comment_id)].content_sha256()
+    reply = source.fetch("reply", reply_id)
+    assert reply.parent_platform_id == first[("reply", reply_id)].parent_platform_id
+    post_id = first[("comment", comment_id)].parent_platform_id
+    assert source.fetch("post", post_id).content_sha256() == first[("post", post_id)].content_sha256()
+    world.delete(comment_id)
+    assert source.fetch("comment", comment_id) is False

@@ -380,7 +380,10 @@ class World:
         return [c for c in self.comments(it.post_id) if c.parent_id == it.id]
 
     def parent_of(self, it: Item) -> Item | None:
-        return self.get(it.parent_id) if it.parent_id else self.get(it.post_id) if it.kind == "comment" else None
+        """What a comment answers: its parent comment (replies) or its post; None for posts."""
+        if it.kind != "comment":
+            return None
+        return self.get(it.parent_id or it.post_id)
 
     def is_gone(self, it: Item | None) -> bool:
         """Deleted, or belongs to a deleted post / deleted parent comment.  Facebook, Instagram and YouTube

@@ -310,6 +310,31 @@ class InstagramSource(Source):
 
     # -- direct lookup -------------------------------------------------------------------------------------
 
+    def fetch(self, kind: str, platform_id: str) -> Item | Invalid | bool | None:
+        """The item as it is now, read directly: an `Item` (e.g. a comment that left the listings because it
+        was hidden: whether hidden comments stay in `/comments` is disputed, §2.4), False if the platform
+        says it does not exist (100/33), None if not conclusive or not a kind that can be read alone."""
+        if kind not in ("post", "comment", "reply"):
+            return None
+        fields = MEDIA_FIELDS if kind == "post" else f"{REPLY_FIELDS},media{{id}}"
+        try:
+            cap, raw = self._graph(f"{self.account.api_base_url}/{platform_id}", {"fields": fields})
+        except TokenExpired:
+            raise
+        except ApiError as exc:
+            if exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc)):
+                return False
+            return None
+        try:
+            if kind == "post":
+                return self._post(raw, cap, self._children(raw, cap))
+            parent = raw.get("parent_id") if kind == "reply" else (raw.get("media") or {}).get("id")
+            if not isinstance(parent, str) or not parent:
+                raise ValueError(f"no {'parent_id' if kind == 'reply' else 'media id'} in the {kind}")
+            return self._comment(raw, cap, kind, parent)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Invalid(f"instagram {kind} {platform_id}: {exc}", raw, cap.ref)
+
     def exists(self, kind: str, platform_id: str) -> bool | None:
         object_id = platform_id.split(":", 1)[0]  # media items: "<media-id>:thumbnail" → the media
         if not object_id:

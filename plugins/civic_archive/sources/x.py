@@ -13,7 +13,11 @@ Follows the documented behaviour (shared/reference/platform-apis.md §3):
   conversation's root is a "comment"; a reply to a reply is a "reply" (parent = the `replied_to` post).
 - Edits: every edit is a new post id; `edit_history_tweet_ids` lists them oldest first. All ids of an edit
   chain map to ONE item whose platform id is the first (original) id, so an edit becomes a new version.
-  `created_at` is the original's time (from its snowflake id), `updated_at` the latest version's time.
+  A listing only shows the latest version, so `created_at` — the original's time — is looked up
+  (`GET /tweets?ids=<first ids>`, one request per page with edits; the first id's snowflake time if that
+  fails); `updated_at` is the latest version's `created_at`.
+- Direct lookup: `exists()` / `exists_many()` use `GET /tweets?ids=` (up to 100 ids a request): a deleted
+  post comes back as an `errors[]` entry of type …/resource-not-found ("Not Found Error") in an HTTP 200.
 - Rate limits: `x-rate-limit-remaining` / `x-rate-limit-reset` are tracked per endpoint; an exhausted window
   or a 429 is waited out only when the reset is near (each wait ≤ `max_wait_seconds`, all waits of one
   walk ≤ `wait_budget_seconds`); otherwise a transient `ApiError` stops the walk and the account is
@@ -246,7 +250,8 @@ class XSource(Source):
 
     def _includes(self, doc: dict) -> tuple[dict[str, dict], dict[str, dict]]:
         includes = doc.get("includes") if isinstance(doc.get("includes"), dict) else {}
-        users = {u["id"]: u for u in includes.get("users") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)}
+        users = {u["id"]: u for u in includes.get("users") or []
+                 if isinstance(u, dict) and isinstance(u.get("id"), str)}
         media = {m["media_key"]: m for m in includes.get("media") or []
                  if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
         for tweet in includes.get("tweets") or []:  # referenced posts: learn their edit chains

@@ -235,7 +235,8 @@ class YouTubeSource(Source):
         try:
             cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
         except Exception as exc:  # the video is archived regardless; the missing thumbnail is reported
-            return Invalid(f"youtube thumbnail {platform_id} {url}: {exc}", best, getattr(exc, "ref", None) or video.ref)
+            return Invalid(f"youtube thumbnail {platform_id} {url}: {exc}", best,
+                           getattr(exc, "ref", None) or video.ref)
         if cap.status != 200 or cap.truncated:
             return Invalid(f"youtube thumbnail {platform_id} {url}: HTTP {cap.status}"
                            f"{' (over the size cap)' if cap.truncated else ''}", best, cap.ref)
