@@ -21,6 +21,8 @@ import pytest
 from civic_archive import records, schemas
 from civic_archive.capture import ApiKeyAuth, BearerAuth, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account
+from civic_archive.fakes import FakePlatforms, World
+from civic_archive.fakes.world import DAY
 from civic_archive.sources.base import ApiError, Invalid, TokenExpired
 from civic_archive.sources.instagram import InstagramSource
 from civic_archive.sources.x import XSource
@@ -925,9 +927,6 @@ def test_youtube_malformed_items_and_pages(stub, tmp_path):
 
 # ==================================================================================================
 # Part 2: against the project's faithful fakes (civic_archive.fakes), with their scenario switches
-
-from civic_archive.fakes import FakePlatforms, World  # noqa: E402
-from civic_archive.fakes.world import DAY  # noqa: E402
 
 CONNECTORS = {"instagram": InstagramSource, "x": XSource, "youtube": YouTubeSource}
 FAKE_ACCOUNTS = {"instagram": "city-instagram", "x": "city-x", "youtube": "city-youtube"}

@@ -144,7 +144,7 @@ def to_row(item: Item, *, account_id: str, platform: str, version: int, status: 
         "series_code": series_code,
         "retention_period": retention_period,
         "eligible_on": eligible_on.isoformat() if eligible_on else None,
-        "raw_json": json.dumps(item.raw, sort_keys=True, ensure_ascii=False),
+        "raw_json": json.dumps(item.raw, ensure_ascii=False),  # keys in the order the platform sent them
         "run_id": run_id,
         "media_url": media.url if media else None,
         "media_sha256": media.sha256 if media else None,
@@ -158,17 +158,16 @@ def _parse_ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def rows_to_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
-    columns: dict[str, list] = {name: [] for name in COLUMNS}
-    for row in rows:
-        for name in COLUMNS:
-            value = row.get(name)
-            if name in _TIMESTAMP_COLUMNS:
-                value = _parse_ts(value)
-            elif name == "eligible_on" and value is not None:
-                value = date.fromisoformat(value)
-            columns[name].append(value)
-    return pa.Table.from_pydict(columns, schema=ARROW_SCHEMA)
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    arrays = []
+    for name in COLUMNS:
+        values = [row.get(name) for row in rows]
+        if name in _TIMESTAMP_COLUMNS:
+            values = [_parse_ts(v) for v in values]
+        elif name == "eligible_on":
+            values = [date.fromisoformat(v) if v is not None else None for v in values]
+        arrays.append(pa.array(values, type=ARROW_SCHEMA.field(name).type))
+    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
 def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> None:
