@@ -8,6 +8,9 @@ from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired
 
 _CONNECTORS = {
     "facebook": ("civic_archive.sources.facebook", "FacebookSource"),
+    "instagram": ("civic_archive.sources.instagram", "InstagramSource"),
+    "x": ("civic_archive.sources.x", "XSource"),
+    "youtube": ("civic_archive.sources.youtube", "YouTubeSource"),
 }
 
 
