@@ -50,6 +50,9 @@ class CityConfig:
     accounts: tuple[Account, ...]
     operator: str | None = None
     warc_max_bytes: int = 1024 ** 3
+    recheck_days: int = 30
+    full_sweep_days: int = 7
+    full_sweep_below_items: int = 20_000
     source: str | None = None
 
     def account(self, account_id: str) -> Account:
@@ -87,7 +90,11 @@ def parse(doc: Any, source: str | None = None) -> CityConfig:
         for a in doc["accounts"])
     return CityConfig(city=doc["city"], jurisdiction=doc["jurisdiction"], archive=doc["archive"],
                       accounts=accounts, operator=doc.get("operator"),
-                      warc_max_bytes=doc.get("warc_max_bytes", 1024 ** 3), source=source)
+                      warc_max_bytes=doc.get("warc_max_bytes", 1024 ** 3),
+                      recheck_days=(doc.get("harvest") or {}).get("recheck_days", 30),
+                      full_sweep_days=(doc.get("harvest") or {}).get("full_sweep_days", 7),
+                      full_sweep_below_items=(doc.get("harvest") or {}).get("full_sweep_below_items", 20_000),
+                      source=source)
 
 
 def load(path: str | os.PathLike) -> CityConfig:

@@ -1,27 +1,47 @@
 """One harvest run of one account: walk the platform, detect changes, write WARC + Parquet, commit.
 
+Memory stays flat as the account grows: observed items are spooled to Parquet during the walk, change
+detection is a DuckDB join against the account's state, and records are written from the join's output in
+Arrow batches. Nightly runs walk only the re-check window (top-level items created in the last
+`recheck_days`, with all their comments and replies); a periodic full sweep (every `full_sweep_days`, and
+the first harvest of an account) walks everything, so edits and deletions of older items are still caught.
+Cursors are never kept between runs: every walk starts from the top of the listing.
+
 Failures are contained: an API error or an expired token ends the walk for this account, but what was
-captured until then is still committed (it is evidence), removals are only inferred from a walk that
-completed, and the failure goes into the run's report and the manifest summary.
+captured until then is still committed (it is evidence); removals are inferred only for what the walk
+covered to its end, and the failure goes into the run's report and the manifest summary.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from civic_archive import SOFTWARE, changes, manifest, records, retention, schemas
 from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account, CityConfig, resolve_secret
-from civic_archive.records import Item
 from civic_archive.run import ArchiveRun
 from civic_archive.sources import ApiError, Invalid, TokenExpired, source_class
 from civic_archive.storage import ArchiveStore
 
 log = logging.getLogger(__name__)
+BATCH_ROWS = 20_000
+
+
+@dataclass
+class HarvestOptions:
+    recheck_days: int = 30  # nightly: walk top-level items created in the last N days, with their subtrees
+    full_sweep_days: int = 7  # walk everything when the last full sweep is this old
+    full_sweep_below_items: int = 20_000  # accounts smaller than this are swept in full every night
+    force_full: bool = False
 
 
 @dataclass
@@ -31,18 +51,26 @@ class HarvestResult:
     manifest_key: str
     counts: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     quarantined: int = 0
     api_calls: int = 0
     complete: bool = False
+    since: datetime | None = None
+    window: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def full_sweep(self) -> bool:
+        return self.since is None and self.complete
+
     def as_dict(self) -> dict[str, Any]:
         return {"account": self.account, "run_id": self.run_id, "manifest": self.manifest_key,
-                "counts": dict(self.counts), "errors": self.errors, "quarantined": self.quarantined,
-                "api_calls": self.api_calls, "complete": self.complete}
+                "counts": dict(self.counts), "errors": self.errors, "notes": self.notes,
+                "quarantined": self.quarantined, "api_calls": self.api_calls, "complete": self.complete,
+                "window": {"since": records.iso(self.since), "reason": self.window, "full_sweep": self.full_sweep}}
 
 
 def make_auth(account: Account):
@@ -50,177 +78,325 @@ def make_auth(account: Account):
     if account.platform in ("facebook", "instagram"):
         secret = resolve_secret(account.app_secret) if account.app_secret else None
         return QueryTokenAuth(token, secret)
-    if account.platform == "youtube" and account.credentials.startswith("env:") and token.startswith("AIza"):
+    if account.platform == "youtube" and token.startswith("AIza"):  # an API key, not an OAuth token
         return ApiKeyAuth(token)
     return BearerAuth(token)
 
 
-def load_account_state(store: ArchiveStore, account_id: str) -> dict[tuple[str, str], changes.ItemState]:
-    """Latest state per item over the account's committed runs (orphans of crashed runs are ignored)."""
-    tables = []
-    for run_id in manifest.committed_runs(store, account_id):
-        key = f"state/{account_id}/{run_id}.parquet"
-        if store.exists(key):
-            tables.append(records.read_table(store, key))
-    return changes.load_state(tables)
+def plan_window(store: ArchiveStore, account_id: str, now: datetime, options: HarvestOptions,
+                known_items: int) -> tuple[datetime | None, str]:
+    """(since, why): since=None means a full sweep."""
+    if options.force_full:
+        return None, "full sweep (requested)"
+    keys = manifest.chain_keys(store, account_id)
+    if not keys:
+        return None, "first harvest of the account: full backfill"
+    if known_items < options.full_sweep_below_items:
+        return None, f"full sweep (the account has {known_items} known items, fewer than " \
+                     f"{options.full_sweep_below_items}: sweeping it whole costs little)"
+    horizon = now - timedelta(days=options.full_sweep_days)
+    for key in reversed(keys):
+        doc = json.loads(store.read_bytes(key))
+        window = (doc.get("summary") or {}).get("window")
+        finished = datetime.fromisoformat(doc["finished_at"].replace("Z", "+00:00"))
+        if window is None or window.get("full_sweep"):
+            if finished > horizon:
+                since = now - timedelta(days=options.recheck_days)
+                return since, (f"incremental: top-level items from the last {options.recheck_days} days "
+                               f"(last full sweep {finished:%Y-%m-%d})")
+            break
+        if finished <= horizon:
+            break
+    return None, f"periodic full sweep (none in the last {options.full_sweep_days} days)"
 
 
-def _last_copies(store: ArchiveStore, account_id: str, wanted: set[str]) -> dict[str, dict]:
-    """The last archived row of each record id in `wanted` (for items found gone: their last copy)."""
-    found: dict[str, dict] = {}
-    if not wanted:
-        return found
-    for key in store.list(f"records/account={account_id}/"):
-        table = records.read_table(store, key, filters=[("record_id", "in", sorted(wanted))])
-        for row in table.to_pylist():
-            found[row["record_id"]] = row
-    return found
+def state_files(store: ArchiveStore, account_id: str, spool: str) -> list[str]:
+    """Local paths of the state files to read: the newest snapshot of a committed run and the committed
+    deltas after it (objects of runs that never committed are ignored)."""
+    committed = set(manifest.committed_runs(store, account_id))
+    wanted = []
+    for key in store.list(f"state/{account_id}/"):
+        name = key.rsplit("/", 1)[1]
+        run_id = name.removesuffix(".parquet").removesuffix(".snapshot")
+        if run_id in committed:
+            wanted.append((run_id, key, name.endswith(".snapshot.parquet")))
+    wanted.sort()
+    snapshots = [i for i, (_, _, snap) in enumerate(wanted) if snap]
+    if snapshots:
+        wanted = wanted[snapshots[-1]:]
+    paths = []
+    for n, (_, key, _) in enumerate(wanted):
+        path = store.local_path(key)
+        if path is None:
+            path = os.path.join(spool, f"state-in-{n:05d}.parquet")
+            with open(path, "wb") as out, store.open(key) as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+        paths.append(path)
+    return paths
+
+
+class RecordsWriter:
+    """Writes record rows into the run, one Parquet file per (series, month of creation), and the state
+    rows that go with them."""
+
+    def __init__(self, run: ArchiveRun, account_id: str, captured_at: datetime):
+        self.run = run
+        self.account_id = account_id
+        self.captured_at = captured_at
+        self._part: str | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._path = self._key = None
+        self._rows = 0
+        self._n = 0
+        self.state_path = run.spool_path("state-delta.parquet")
+        self._state = pq.ParquetWriter(self.state_path, changes.STATE_SCHEMA, compression="zstd")
+        self.state_rows = 0
+        self.counts: Counter = Counter()
+
+    def _open(self, part: str) -> None:
+        self._close_part()
+        self._part = part
+        self._key = f"records/account={self.account_id}/{part}/{self.run.run_id}-{self._n}.parquet"
+        self._path = self.run.spool_path(f"records-{self._n}.parquet")
+        self._n += 1
+        schema = records.ARROW_SCHEMA.with_metadata({
+            b"civic_archive.record_schema": records.RECORD_SCHEMA.encode(),
+            b"civic_archive.run_id": self.run.run_id.encode(), b"civic_archive.software": SOFTWARE.encode()})
+        self._writer = pq.ParquetWriter(self._path, schema, compression="zstd")
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self.run.add_file(self._key, self._path, "records", self._rows)
+            self._writer, self._rows = None, 0
+
+    def write(self, table: pa.Table) -> None:
+        """`table` holds record columns plus part, what, hidden, root_platform_id, edited; sorted by part."""
+        if table.num_rows == 0:
+            return
+        for value, count in zip(*pc.value_counts(table["what"]).flatten()):
+            self.counts[value.as_py()] += count.as_py()
+        parts = table["part"].to_pylist()
+        start = 0
+        for i in range(1, len(parts) + 1):
+            if i == len(parts) or parts[i] != parts[start]:
+                self._write_part(parts[start], table.slice(start, i - start))
+                start = i
+
+    def _write_part(self, part: str, table: pa.Table) -> None:
+        if part != self._part:
+            self._open(part)
+        self._writer.write_table(table.select(records.COLUMNS).cast(self._writer.schema))
+        self._rows += table.num_rows
+        n = table.num_rows
+        state = pa.table({
+            "kind": table["kind"], "platform_id": table["platform_id"],
+            "parent_platform_id": table["parent_platform_id"], "root_platform_id": table["root_platform_id"],
+            "version": table["version"], "status": table["status"], "edited": table["edited"],
+            "content_sha256": table["content_sha256"], "record_id": table["record_id"],
+            "records_key": pa.array([self._key] * n, pa.string()), "created_at": table["created_at"],
+            "last_seen_at": pa.array([self.captured_at] * n, changes.STATE_SCHEMA.field("last_seen_at").type),
+            "run_id": pa.array([self.run.run_id] * n, pa.string())})
+        self._state.write_table(state.cast(changes.STATE_SCHEMA))
+        self.state_rows += n
+
+    def close(self) -> None:
+        self._close_part()
+        self._state.close()
 
 
 def harvest_account(config: CityConfig, account: Account, store: ArchiveStore, *,
                     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                    session_options: dict[str, Any] | None = None) -> HarvestResult:
+                    session_options: dict[str, Any] | None = None,
+                    options: HarvestOptions | None = None) -> HarvestResult:
     run = ArchiveRun(store, account.id, warcinfo={
         "operator": config.operator or config.city, "city": config.city, "account": account.id,
         "platform": account.platform, "handle": account.handle, "jurisdiction": config.jurisdiction,
     }, warc_max_bytes=config.warc_max_bytes, clock=clock)
     result = HarvestResult(account.id, run.run_id, manifest.manifest_key(run.run_id))
     try:
-        _harvest(config, account, store, run, result, clock, session_options or {})
-        extra = {"city": config.city, "account": account.id, "platform": account.platform,
-                 "summary": {**result.as_dict(), "counts": dict(result.counts)}}
-        run.commit(extra)
+        _harvest(config, account, store, run, result, clock, session_options or {},
+                 options or config_options(config))
+        run.commit({"city": config.city, "account": account.id, "platform": account.platform,
+                    "summary": result.as_dict()})
     finally:
         run.cleanup()
     return result
 
 
-def _harvest(config, account, store, run, result, clock, session_options) -> None:
-    previous = load_account_state(store, account.id)
+def config_options(config: CityConfig) -> HarvestOptions:
+    return HarvestOptions(recheck_days=config.recheck_days, full_sweep_days=config.full_sweep_days,
+                          full_sweep_below_items=config.full_sweep_below_items)
+
+
+def partition(row: dict[str, Any]) -> str:
+    return f"series={retention.partition_value(row.get('series_code'))}/created={row['created_at'][:7]}"
+
+
+def _harvest(config, account, store, run, result, clock, session_options, options) -> None:
+    captured_at = clock()
+    inputs = state_files(store, account.id, run.spool)
+    known = sum(pq.ParquetFile(p).metadata.num_rows for p in inputs)  # snapshot + deltas: an upper bound
+    result.since, result.window = plan_window(store, account.id, captured_at, options, known)
     session = RecordingSession(run.warc, make_auth(account), clock=clock, **session_options)
     source = source_class(account.platform)(account, session)
-    captured_at = clock()
-    seen: set[tuple[str, str]] = set()
-    change_list: list[changes.Change] = []
-    quarantine: list[dict] = []
+    source.since = result.since
+    spool = changes.ObservedSpool(run.spool)
+    quarantine_n = 0
 
     def quarantined(reason: str, payload: Any, ref) -> None:
-        quarantine.append({"reason": reason, "payload": payload, "warc_file": ref and ref.warc_file,
-                           "warc_offset": ref and ref.offset, "warc_record_id": ref and ref.record_id})
+        nonlocal quarantine_n
+        doc = {"reason": reason, "payload": payload, "account": account.id, "run_id": run.run_id,
+               "warc_file": ref and ref.warc_file, "warc_offset": ref and ref.offset,
+               "warc_record_id": ref and ref.record_id}
+        run.add_bytes(f"quarantine/{run.run_id}/{quarantine_n:06d}.json",
+                      json.dumps(doc, indent=1, sort_keys=True, default=str, ensure_ascii=False).encode(),
+                      "quarantine", 1, content_type="application/json")
+        quarantine_n += 1
 
+    current_root = None
     try:
         for obj in source.walk():
             if isinstance(obj, Invalid):
                 quarantined(obj.reason, obj.payload, obj.ref)
                 continue
-            key = (obj.kind, obj.platform_id)
-            if key in seen:
-                continue  # the same item listed twice (e.g. it moved between pages while we paged)
-            seen.add(key)
-            result.counts["seen"] += 1
-            change = changes.compare(previous.get(key), obj)
-            if change:
-                change_list.append(change)
-    except TokenExpired as exc:
-        result.errors.append(str(exc))
-    except (ApiError, CaptureError) as exc:
-        result.errors.append(str(exc))
-    result.complete = source.complete
-    if source.complete:
-        for key, st in previous.items():
-            if key in seen or st.status in changes.GONE:
+            if obj.kind in changes.ROOT_KINDS:
+                current_root = root = obj.platform_id
+            else:
+                root = obj.root_platform_id or current_root
+            row = records.to_row(obj, account_id=account.id, platform=account.platform, version=1,
+                                 status="hidden" if obj.hidden else "live", captured_at=captured_at,
+                                 run_id=run.run_id, jurisdiction=config.jurisdiction)
+            row.update(retention.classify(config, account, row))
+            problems = schemas.fast_errors(records.RECORD_SCHEMA, row)
+            if problems:
+                quarantined("record does not match record.schema.json: " + "; ".join(problems[:5]), obj.raw, obj.ref)
                 continue
-            try:
-                exists = source.exists(st.kind, st.platform_id)
-            except (ApiError, CaptureError) as exc:
-                result.errors.append(f"lookup of {st.kind} {st.platform_id}: {exc}")
-                exists = None
-            if exists:
-                continue  # still there, only missing from this listing (privacy filtering, paging)
-            change_list.append(changes.gone(st, confirmed_deleted=exists is False))
-    result.api_calls = session.calls
+            spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
+    except (TokenExpired, ApiError, CaptureError) as exc:
+        result.errors.append(str(exc))
+    spool.flush()
+    result.complete = source.complete
 
-    last = _last_copies(store, account.id, {c.previous.record_id for c in change_list if c.item is None})
-    rows, new_state = [], []
-    for change in change_list:
-        row = _row(change, config, account, run.run_id, captured_at, last)
-        if row is None:
-            quarantined(f"no archived copy of {change.previous.kind} {change.previous.platform_id}",
-                        change.previous.__dict__, None)
-            continue
-        problems = schemas.fast_errors(records.RECORD_SCHEMA, row)
-        if problems:
-            ref = change.item.ref if change.item else None
-            quarantine.append({"reason": "record does not match record.schema.json: " + "; ".join(problems[:5]),
-                               "payload": row, "warc_file": row.get("warc_file"),
-                               "warc_offset": row.get("warc_offset"), "warc_record_id": ref and ref.record_id})
-            continue
-        rows.append(row)
-        result.counts[change.what] += 1
-        new_state.append(changes.ItemState(
-            kind=row["kind"], platform_id=row["platform_id"], parent_platform_id=row["parent_platform_id"],
-            version=row["version"], status=row["status"], content_sha256=row["content_sha256"],
-            record_id=row["record_id"], created_at=records._parse_ts(row["created_at"]),
-            last_seen_at=captured_at, run_id=run.run_id))
-    _write_records(run, account.id, rows)
-    if new_state:
-        path = run.spool_path("state.parquet")
-        changes.write_state(new_state, path)
-        run.add_file(f"state/{account.id}/{run.run_id}.parquet", path, "state", len(new_state))
-    for n, item in enumerate(quarantine):
-        run.add_bytes(f"quarantine/{run.run_id}/{n:06d}.json",
-                      json.dumps(item, indent=1, sort_keys=True, default=str, ensure_ascii=False).encode(),
-                      "quarantine", 1, content_type="application/json")
-    result.quarantined = len(quarantine)
+    detector = changes.Detector(account.id, spool.paths, inputs, run.spool)
+    try:
+        result.counts["seen"] = detector.observed_count()
+        writer = RecordsWriter(run, account.id, captured_at)
+        reader = detector.changed().to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            writer.write(pa.Table.from_batches([batch]))
+        if source.complete:
+            gone = _gone(source, detector, result, captured_at, run.run_id, account, store)
+            if gone:
+                writer.write(gone)
+        writer.close()
+        result.counts.update(writer.counts)
+        if result.full_sweep:
+            path = run.spool_path("state-snapshot.parquet")
+            detector.snapshot(writer.state_path, path)
+            run.add_file(f"state/{account.id}/{run.run_id}.snapshot.parquet", path, "state",
+                         pq.ParquetFile(path).metadata.num_rows)
+        elif writer.state_rows:
+            run.add_file(f"state/{account.id}/{run.run_id}.parquet", writer.state_path, "state", writer.state_rows)
+    finally:
+        detector.close()
+    result.api_calls = session.calls
+    result.quarantined = quarantine_n
+    result.notes.extend(getattr(source, "notes", []))
     run.add_bytes(f"manifests/{run.run_id}.report.md", report(config, account, result).encode(), "report",
                   content_type="text/markdown")
 
 
-def _row(change: changes.Change, config: CityConfig, account: Account, run_id: str, captured_at: datetime,
-         last: dict[str, dict]) -> dict | None:
-    if change.item is not None:
-        item: Item = change.item
-        row = records.to_row(item, account_id=account.id, platform=account.platform, version=change.version,
-                             status=change.status, captured_at=captured_at, run_id=run_id,
-                             jurisdiction=config.jurisdiction)
-    else:
-        prev = last.get(change.previous.record_id)
+def _gone(source, detector: changes.Detector, result: HarvestResult, now: datetime, run_id: str,
+          account: Account, store: ArchiveStore) -> pa.Table | None:
+    """Rows for items the walk covered but did not see: `deleted` when a direct lookup says the item does
+    not exist, `removed` when the lookup cannot tell; nothing when the item turns out to still exist (it was
+    only missing from the listing) or could not be looked up this run (it is tried again next run)."""
+    candidates = [c for c in detector.missing(since=result.since, walked_roots=source.walked_roots)
+                  if source.covers(c["kind"], c["platform_id"], c["created_at"])]
+    if not candidates:
+        return None
+    roots = [c for c in candidates if c["kind"] in changes.ROOT_KINDS]
+    answers = _lookup(source, roots, result)
+    deleted_roots = {c["platform_id"] for c in roots if answers.get((c["kind"], c["platform_id"])) is False}
+    # Comments cannot outlive their post: under a deleted post they are deleted too, without a lookup each.
+    rest = [c for c in candidates if c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] not in deleted_roots]
+    answers.update(_lookup(source, rest, result))
+    status_of: dict[tuple[str, str], str] = {}
+    for c in candidates:
+        key = (c["kind"], c["platform_id"])
+        if c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] in deleted_roots:
+            status_of[key] = "deleted"
+        elif key in answers and answers[key] is not True:
+            status_of[key] = "deleted" if answers[key] is False else "removed"
+    skipped = sum(1 for c in candidates if (c["kind"], c["platform_id"]) not in answers
+                  and (c["kind"], c["platform_id"]) not in status_of)
+    if skipped:
+        result.notes.append(f"{skipped} missing item(s) could not be looked up; they are checked again next run")
+    chosen = [c for c in candidates if (c["kind"], c["platform_id"]) in status_of]
+    if not chosen:
+        return None
+    last = _last_copies(store, account.id, chosen)
+    rows = []
+    for c in chosen:
+        prev = last.get(c["record_id"])
         if prev is None:
-            return None
-        row = {k: (records.iso(v) if isinstance(v, datetime) else v) for k, v in prev.items()}
-        if row.get("eligible_on") is not None:
-            row["eligible_on"] = row["eligible_on"].isoformat()
-        row.update(record_id=records.make_record_id(account.id, row["kind"], row["platform_id"], change.version),
-                   version=change.version, status=change.status, captured_at=records.iso(captured_at),
-                   removed_detected_at=records.iso(captured_at), run_id=run_id)
-    row.update(retention.classify(config, account, row))
-    return row
+            result.errors.append(f"no archived copy of {c['kind']} {c['platform_id']} (record {c['record_id']})")
+            continue
+        version = c["version"] + 1
+        status = status_of[(c["kind"], c["platform_id"])]
+        prev.update(record_id=records.make_record_id(account.id, c["kind"], c["platform_id"], version),
+                    version=version, status=status, captured_at=now, removed_detected_at=now, run_id=run_id,
+                    what=status, hidden=False, root_platform_id=c["root_platform_id"], edited=bool(c["edited"]),
+                    part=partition({"series_code": prev["series_code"],
+                                    "created_at": records.iso(prev["created_at"])}))
+        rows.append(prev)
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["part"])
+    extra = [pa.field("what", pa.string()), pa.field("hidden", pa.bool_()),
+             pa.field("root_platform_id", pa.string()), pa.field("edited", pa.bool_()), pa.field("part", pa.string())]
+    return records.rows_to_table(rows, pa.schema(list(records.ARROW_SCHEMA) + extra))
 
 
-def _write_records(run: ArchiveRun, account_id: str, rows: list[dict]) -> None:
-    """One Parquet file per (series, month of creation): records that become eligible together share files."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        series = retention.partition_value(row.get("series_code"))
-        groups.setdefault((series, row["created_at"][:7]), []).append(row)
-    for n, ((series, month), group) in enumerate(sorted(groups.items())):
-        path = run.spool_path(f"records-{n}.parquet")
-        records.write_parquet(records.rows_to_table(group), path, {
-            "civic_archive.record_schema": records.RECORD_SCHEMA, "civic_archive.run_id": run.run_id,
-            "civic_archive.software": SOFTWARE})
-        run.add_file(f"records/account={account_id}/series={series}/created={month}/{run.run_id}-{n}.parquet",
-                     path, "records", len(group))
+def _lookup(source, candidates: list[dict], result: HarvestResult) -> dict:
+    if not candidates:
+        return {}
+    try:
+        return source.exists_many([(c["kind"], c["platform_id"]) for c in candidates])
+    except (TokenExpired, ApiError, CaptureError) as exc:
+        result.errors.append(f"lookups of missing items: {exc}")
+        return {}
+
+
+def _last_copies(store: ArchiveStore, account_id: str, candidates: list[dict]) -> dict[str, dict]:
+    """The archived row of each candidate's last version, read from the records file the state points at
+    (state written before `records_key` existed falls back to the account's records files)."""
+    by_key: dict[str, set[str]] = {}
+    for c in candidates:
+        by_key.setdefault(c.get("records_key") or "", set()).add(c["record_id"])
+    found: dict[str, dict] = {}
+    for key, ids in by_key.items():
+        keys = [key] if key else list(store.list(f"records/account={account_id}/"))
+        for k in keys:
+            for row in records.read_table(store, k, filters=[("record_id", "in", sorted(ids))]).to_pylist():
+                found[row["record_id"]] = row
+    return found
 
 
 def report(config: CityConfig, account: Account, result: HarvestResult) -> str:
     lines = [f"# Harvest report: {account.id}", "",
-             f"- city: {config.city} ({config.jurisdiction})", f"- platform: {account.platform}, handle {account.handle}",
-             f"- run: {result.run_id}", f"- software: {SOFTWARE}",
-             f"- walk complete: {'yes' if result.complete else 'NO (removals not inferred this run)'}",
+             f"- city: {config.city} ({config.jurisdiction})",
+             f"- platform: {account.platform}, handle {account.handle}",
+             f"- run: {result.run_id}", f"- software: {SOFTWARE}", f"- window: {result.window}",
+             f"- walk complete: {'yes' if result.complete else 'NO (nothing was taken for removed this run)'}",
              f"- API calls: {result.api_calls}", "", "| change | items |", "|---|---|"]
     for what in ("new", "edited", "hidden", "unhidden", "removed", "deleted", "restored"):
         lines.append(f"| {what} | {result.counts.get(what, 0)} |")
     lines += ["", f"Items seen: {result.counts.get('seen', 0)}. Quarantined payloads: {result.quarantined}.", ""]
     lines.append("## Errors" if result.errors else "No API errors.")
     lines += [f"- {e}" for e in result.errors]
+    if result.notes:
+        lines += ["", "## Notes (what could not be fetched, and why)"] + [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"

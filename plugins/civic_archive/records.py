@@ -86,6 +86,7 @@ class Item:
     hidden: bool = False
     content: dict[str, Any] = field(default_factory=dict)  # what an edit changes (hashed for edit detection)
     media: Media | None = None
+    root_platform_id: str | None = None  # the top-level item (post/video) this one hangs under, when known
     _digest: str | None = field(default=None, repr=False, compare=False)
 
     def content_sha256(self) -> str:
@@ -154,20 +155,23 @@ def to_row(item: Item, *, account_id: str, platform: str, version: int, status: 
     }
 
 
-def _parse_ts(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _parse_ts(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = ARROW_SCHEMA) -> pa.Table:
+    """Rows with JSON-ready values (RFC 3339 timestamps, ISO dates) as an Arrow table of `schema`."""
     arrays = []
-    for name in COLUMNS:
+    for name in schema.names:
         values = [row.get(name) for row in rows]
         if name in _TIMESTAMP_COLUMNS:
             values = [_parse_ts(v) for v in values]
         elif name == "eligible_on":
-            values = [date.fromisoformat(v) if v is not None else None for v in values]
-        arrays.append(pa.array(values, type=ARROW_SCHEMA.field(name).type))
-    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+            values = [date.fromisoformat(v) if isinstance(v, str) else v for v in values]
+        arrays.append(pa.array(values, type=schema.field(name).type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> None:

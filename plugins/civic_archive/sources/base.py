@@ -46,7 +46,47 @@ class Source(ABC):
     def __init__(self, account: Account, session: RecordingSession):
         self.account = account
         self.session = session
-        self.complete = False  # set when the walk listed everything, so absence means removal
+        self.complete = False  # set when the top-level listing was read to its end (or past the window)
+        self.since: datetime | None = None  # incremental window: walk subtrees of top-level items from here on
+        self.walked_roots: set[str] = set()  # top-level items whose comments/replies/media were fully listed
+        self.notes: list[str] = []  # what the run report should say (nothing here fails the account)
+
+    # -- incremental windows ----------------------------------------------------------------------------------
+    def in_window(self, created_at: datetime) -> bool:
+        return self.since is None or created_at >= self.since
+
+    def subtree(self, root: Item, *parts: Iterator[Item | Invalid]) -> Iterator[Item | Invalid]:
+        """Walk a top-level item's comments, replies and media, unless it is older than the window.
+        The root counts as fully walked only if every part ran to its end (an error leaves it unmarked, so
+        nothing under it is taken for removed)."""
+        if not self.in_window(root.created_at):
+            return
+        for part in parts:
+            yield from part
+        self.walked_roots.add(root.platform_id)
+
+    def past_window(self, created: list[datetime]) -> bool:
+        """True when a whole page of a newest-first listing is older than the window: stop paging. A single
+        old item (a pinned post, say) does not stop the walk."""
+        return self.since is not None and bool(created) and all(c < self.since for c in created)
+
+    def covers(self, kind: str, platform_id: str, created_at: datetime) -> bool:
+        """Whether this walk could have listed the item at all (X's recent search, for one, reaches back
+        only seven days). Items it could not list are never taken for removed."""
+        return True
+
+    def exists_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
+        """Direct lookups for several items; a key missing from the answer could not be looked up this run."""
+        answers: dict[tuple[str, str], bool | None] = {}
+        for kind, platform_id in keys:
+            try:
+                answers[(kind, platform_id)] = self.exists(kind, platform_id)
+            except TokenExpired:
+                raise
+            except ApiError as exc:
+                self.notes.append(f"lookups stopped after {len(answers)} of {len(keys)}: {exc}")
+                break
+        return answers
 
     @abstractmethod
     def walk(self) -> Iterator[Item | Invalid]:

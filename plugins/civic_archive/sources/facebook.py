@@ -67,15 +67,18 @@ class FacebookSource(Source):
         base = self.account.api_base_url
         for cap, posts in self._pages(f"{base}/{self.account.handle}/feed",
                                       {"fields": POST_FIELDS, "limit": PAGE_LIMIT}):
+            created = []
             for raw in posts:
                 try:
                     post = self._post(raw, cap)
                 except (KeyError, TypeError, ValueError) as exc:
                     yield Invalid(f"facebook post: {exc}", raw, cap.ref)
                     continue
+                created.append(post.created_at)
                 yield post
-                yield from self._media(post)
-                yield from self._comments(post)
+                yield from self.subtree(post, self._media(post), self._comments(post))
+            if self.past_window(created):
+                break
         self.complete = True
 
     def _post(self, raw: dict, cap: Capture) -> Item:

@@ -146,6 +146,7 @@ class InstagramSource(Source):
         base = self.account.api_base_url
         for cap, media in self._pages(f"{base}/{self.account.handle}/media",
                                       {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}):
+            created = []
             for raw in media:
                 try:
                     children = self._children(raw, cap)
@@ -157,9 +158,11 @@ class InstagramSource(Source):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"instagram media: {exc}", raw, cap.ref)
                     continue
+                created.append(post.created_at)
                 yield post
-                yield from self._media(post, children)
-                yield from self._comments(post)
+                yield from self.subtree(post, self._media(post, children), self._comments(post))
+            if self.past_window(created):
+                break
         self.complete = True
 
     def _children(self, raw: Any, cap: Capture) -> list[tuple[dict, Capture]]:

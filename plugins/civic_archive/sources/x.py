@@ -32,13 +32,15 @@ import hashlib
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
 from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+
+RECENT_SEARCH_REACH = timedelta(days=7)  # platform-apis.md §3.3: recent search covers the last seven days
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,7 @@ class XSource(Source):
         for cap, doc in self._pages(f"{base}/users/{user_id}/tweets", self._params(), "pagination_token"):
             users, media = self._includes(doc)
             self._learn_originals(doc["data"])
+            created = []
             for raw in doc["data"]:
                 try:
                     item = self._tweet(raw, cap, users)
@@ -205,10 +208,16 @@ class XSource(Source):
                     continue
                 emitted.add((item.kind, item.platform_id))
                 superseded.pop(item.platform_id, None)
+                created.append(item.created_at)
                 yield item
                 yield from self._media(item, attachments, fetched_media)
-                if item.kind == "post" and _has_replies(raw):
-                    roots_with_replies.append(item.platform_id)
+                if item.kind == "post" and self.in_window(item.created_at):
+                    if _has_replies(raw):
+                        roots_with_replies.append(item.platform_id)
+                    else:
+                        self.walked_roots.add(item.platform_id)
+            if self.past_window(created):
+                break
         for root, (item, attachments) in superseded.items():  # a chain whose latest version was not listed
             if (item.kind, root) in emitted:
                 continue
@@ -219,8 +228,18 @@ class XSource(Source):
                 roots_with_replies.append(root)
         if self.search_replies:
             for root in roots_with_replies:
-                yield from self._replies(root, emitted)
+                for reply in self._replies(root, emitted):
+                    if isinstance(reply, Item):
+                        reply.root_platform_id = root
+                    yield reply
+                self.walked_roots.add(root)
         self.complete = True
+
+    def covers(self, kind: str, platform_id: str, created_at: datetime) -> bool:
+        """Replies are listed only through recent search, which reaches back about seven days."""
+        if kind == "post" or self.search_path.endswith("/all"):
+            return True
+        return created_at >= datetime.now(timezone.utc) - RECENT_SEARCH_REACH
 
     def _replies(self, root: str, emitted: set[tuple[str, str]]) -> Iterator[Item | Invalid]:
         """Replies in the post's conversation that recent search still covers (the last ~7 days)."""

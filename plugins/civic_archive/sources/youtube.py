@@ -170,7 +170,7 @@ class YouTubeSource(Source):
         seen_comments: set[str] = set()
         params = {"part": "snippet,contentDetails,status", "playlistId": uploads, "maxResults": PLAYLIST_PAGE}
         for cap, entries in self._pages("playlistItems", params):
-            ids = []
+            ids, created = [], []
             for entry in entries:
                 video_id = _playlist_video_id(entry)
                 if video_id is None:
@@ -190,14 +190,19 @@ class YouTubeSource(Source):
                     except (KeyError, TypeError, ValueError, AttributeError) as exc:
                         yield Invalid(f"youtube video: {exc}", raw, vcap.ref)
                         continue
+                    created.append(video.created_at)
                     yield video
-                    if self.fetch_thumbnails:
-                        thumb = self._thumbnail(video)
-                        if thumb is not None:
-                            yield thumb
-                    yield from self._comments(video, seen_comments)
+                    yield from self.subtree(video, self._thumbnails(video), self._comments(video, seen_comments))
                 # A listed id missing from /videos was deleted (or made private) in between: not seen.
+            if self.past_window(created):
+                break
         self.complete = True
+
+    def _thumbnails(self, video: Item) -> Iterator[Item | Invalid]:
+        if self.fetch_thumbnails:
+            thumb = self._thumbnail(video)
+            if thumb is not None:
+                yield thumb
 
     def _video(self, raw: Any, cap: Capture) -> Item:
         if not isinstance(raw, dict):
