@@ -29,6 +29,7 @@ Follows the documented behaviour (shared/reference/platform-apis.md §3):
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import re
 import time
@@ -333,6 +334,9 @@ class XSource(Source):
         note = raw.get("note_tweet")
         if isinstance(note, dict) and isinstance(note.get("text"), str):
             text = note["text"]  # long posts: `text` is truncated, the full text is in note_tweet
+        # X sends &, < and > HTML-escaped in post text; the record keeps the text as people read it (the
+        # escaped original stays in raw_json and the WARC).
+        text = html.unescape(text)
         refs = raw.get("referenced_tweets") or []
         if not isinstance(refs, list):
             raise TypeError("referenced_tweets is not a list")
