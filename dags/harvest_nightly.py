@@ -1,10 +1,18 @@
-"""Nightly harvest of every City account: one mapped task per account, then a summary."""
+"""Nightly harvest of every City account.
+
+One mapped task per account, grouped by platform so that each platform's accounts share an Airflow pool
+(`civic_archive_<platform>`: the platform's rate budget). A failing account never blocks the others: each
+commits what it captured and reports its errors; the summary task fails the run if any account failed, so
+the failure is visible, after every account has had its turn.
+"""
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
+
+PLATFORMS = ("facebook", "instagram", "x", "youtube")
 
 
 @dag(
@@ -13,16 +21,17 @@ from airflow.sdk import dag, task
     start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "retry_exponential_backoff": True},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "retry_exponential_backoff": True,
+                  "max_retry_delay": timedelta(hours=1)},
     tags=["civic-archive"],
     doc_md=__doc__,
 )
 def harvest_nightly():
     @task
-    def accounts() -> list[str]:
+    def accounts(platform: str) -> list[str]:
         from civic_archive import nightly
 
-        return nightly.accounts()
+        return nightly.accounts(platform)
 
     @task(max_active_tis_per_dag=4)
     def harvest(account_id: str) -> dict:
@@ -30,13 +39,18 @@ def harvest_nightly():
 
         return nightly.harvest(account_id)
 
-    @task(trigger_rule="all_done")
-    def summarize(results) -> dict:
+    @task(trigger_rule="all_done", retries=0)  # it only reports; retrying would just delay the alarm
+    def summarize(*results) -> dict:
         from civic_archive import nightly
 
-        return nightly.summarize(list(results))
+        return nightly.summarize([r for per_platform in results for r in (per_platform or [])])
 
-    summarize(harvest.expand(account_id=accounts()))
+    harvested = []
+    for platform in PLATFORMS:
+        ids = accounts.override(task_id=f"accounts_{platform}")(platform)
+        harvested.append(harvest.override(task_id=f"harvest_{platform}", pool=f"civic_archive_{platform}")
+                         .expand(account_id=ids))
+    summarize(*harvested)
 
 
 harvest_nightly()

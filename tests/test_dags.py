@@ -27,10 +27,13 @@ def test_dag_files_import_without_errors(dagbag):
 def test_harvest_nightly_shape(dagbag):
     dag = dagbag.get_dag("harvest_nightly")
     assert dag.max_active_runs == 1
-    assert set(dag.task_dict) == {"accounts", "harvest", "summarize"}
-    assert dag.task_dict["accounts"].downstream_task_ids == {"harvest"}
-    assert dag.task_dict["harvest"].downstream_task_ids == {"summarize"}
-    assert dag.task_dict["harvest"].retries >= 1
+    platforms = ("facebook", "instagram", "x", "youtube")
+    assert set(dag.task_dict) == {f"{t}_{p}" for t in ("accounts", "harvest") for p in platforms} | {"summarize"}
+    for p in platforms:
+        harvest = dag.task_dict[f"harvest_{p}"]
+        assert dag.task_dict[f"accounts_{p}"].downstream_task_ids == {f"harvest_{p}"}
+        assert harvest.downstream_task_ids == {"summarize"}
+        assert harvest.pool == f"civic_archive_{p}" and harvest.retries >= 1
 
 
 def test_harvest_nightly_dag_test_archives_the_demo_city(dagbag, tmp_path, monkeypatch):
@@ -43,8 +46,40 @@ def test_harvest_nightly_dag_test_archives_the_demo_city(dagbag, tmp_path, monke
     assert run.state == DagRunState.SUCCESS
     store = LocalStore(archive)
     manifests = [k for k in store.list("manifests/") if k.endswith(".json")]
-    from civic_archive.demo import demo_config  # noqa: F401  (the demo's accounts are what must be there)
-    assert len(manifests) >= 2
+    chains = {k.split("/")[1].split(".")[0] for k in manifests}
+    assert chains == {"parks-facebook", "mayor-facebook", "police-facebook", "city-instagram", "city-x",
+                      "city-youtube"}
+    reports = [k for k in store.list("manifests/") if k.endswith(".report.md")]
+    assert len(reports) == len(manifests)
     report = verify(store)
     assert report.ok, report.summary()
     assert report.warc_records > 0
+
+
+def test_one_failing_account_does_not_block_the_others(dagbag, fakes, tmp_path, monkeypatch):
+    """An expired token fails that account (and the run, visibly); every other account is archived."""
+    import os
+
+    import yaml
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    archive = tmp_path / "archive"
+    doc, env = fakes.city_config(archive=f"file://{archive}", city="City of Example", jurisdiction="MN")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "city.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("CIVIC_ARCHIVE_CONFIG", str(path))
+    fakes.faults.expire_token("mayor-facebook")
+    run = dagbag.get_dag("harvest_nightly").test()
+    assert run.state == DagRunState.FAILED
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("summarize", -1)] == TaskInstanceState.FAILED
+    assert all(s == TaskInstanceState.SUCCESS for (t, _), s in states.items() if t.startswith("harvest_"))
+    store = LocalStore(archive)
+    chains = {k.split("/")[1].split(".")[0] for k in store.list("manifests/") if k.endswith(".json")}
+    assert chains == {a["id"] for a in doc["accounts"]}  # the failing account still committed its evidence
+    report = next(k for k in store.list("manifests/mayor-facebook.") if k.endswith(".report.md"))
+    assert "access token" in store.read_bytes(report).decode()
+    assert verify(store).ok
+    assert os.environ["CIVIC_ARCHIVE_CONFIG"] == str(path)

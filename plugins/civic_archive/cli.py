@@ -70,6 +70,296 @@ def cmd_demo(args) -> int:
     return run_demo(args.archive, nights=args.nights)
 
 
+# -- retention: holds, disposition, audit (issue 4) ---------------------------------------------------------------
+
+
+def _retention_context(args, *, need_config: bool = True):
+    """(config or None, store, policy or None) from --config / --archive / --schedule."""
+    from civic_archive import config as cfg
+    from civic_archive.retention import RetentionPolicy
+
+    city = cfg.load(args.config) if getattr(args, "config", None) else None
+    if need_config and city is None:
+        raise CommandError("--config CITY.yaml is required (it names the approvers, confirmations and schedule)")
+    uri = getattr(args, "archive", None) or (city.archive if city else None) or "file://./archive"
+    store = _existing_store(uri)
+    policy = RetentionPolicy(city, schedule_path=getattr(args, "schedule", None)) if city else None
+    return city, store, policy
+
+
+def _date(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_hold_add(args) -> int:
+    from civic_archive import holds
+
+    _, store, _ = _retention_context(args, need_config=False)
+    result = holds.place(store, scope={"accounts": args.account, "since": args.since, "until": args.until,
+                                       "query": args.query, "record_ids": args.record_id},
+                         reason=args.reason, placed_by=args.by, kind=args.kind, hold_id=args.id,
+                         request_id=args.request_id, lock_objects=not args.no_lock)
+    h = result.hold
+    print(f"hold {h.hold_id} placed by {h.placed_by}: {h.describe()}")
+    print(f"  stored as {result.key}; covers {result.records} record(s) now (and any archived later in scope)")
+    print(f"  storage legal hold set on {len(result.locked)} object(s)")
+    for problem in result.problems:
+        print(f"  warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_hold_release(args) -> int:
+    from civic_archive import holds
+
+    _, store, _ = _retention_context(args, need_config=False)
+    result = holds.release(store, args.hold_id, released_by=args.by, reason=args.reason)
+    print(f"hold {args.hold_id} released by {args.by} ({result.key})")
+    print(f"  storage legal hold lifted from {len(result.unlocked)} object(s); "
+          f"{len(result.still_held)} stay held by other holds")
+    for problem in result.problems:
+        print(f"  warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_hold_list(args) -> int:
+    from civic_archive import holds
+
+    _, store, _ = _retention_context(args, need_config=False)
+    found = holds.list_holds(store, include_released=args.all)
+    if args.json:
+        print(json.dumps([holds.hold_doc(h) for h in found], indent=1))
+        return EXIT_OK
+    if not found:
+        print("no active holds" if not args.all else "no holds")
+    for h in found:
+        state = "active" if h.active else f"released {h.released['released_at']} by {h.released['released_by']}"
+        print(f"{h.hold_id}  {h.kind}  {state}  placed {h.placed_at} by {h.placed_by}")
+        print(f"    scope: {h.describe()}")
+        print(f"    reason: {h.reason}" + (f" (request {h.request_id})" if h.request_id else ""))
+    return EXIT_OK
+
+
+def cmd_disposition_plan(args) -> int:
+    from civic_archive import disposition
+
+    city, store, policy = _retention_context(args)
+    doc, analysis, key = disposition.plan(store, city, as_of=args.as_of, policy=policy, accounts=args.account,
+                                          series=args.series, save=args.save, cache=not args.no_cache)
+    if args.json:
+        print(json.dumps({"plan": doc, "saved_as": key, "by_series": analysis.series,
+                          "unreferenced_warc_files": len(analysis.unreferenced_warcs),
+                          "timings_s": {k: round(v, 3) for k, v in analysis.timings.items()}}, indent=1, default=str))
+    else:
+        print(disposition.plan_text(doc, analysis, saved_key=key))
+    return EXIT_OK
+
+
+def cmd_disposition_approve(args) -> int:
+    from civic_archive import disposition
+
+    city, store, policy = _retention_context(args)
+    key, doc = disposition.approve(store, city, args.plan_id, approver=args.approver,
+                                   decision="reject" if args.reject else "approve", comment=args.comment,
+                                   policy=policy)
+    import hashlib
+
+    plan_doc, _, data = disposition.load_plan(store, args.plan_id)
+    q = disposition.quorum(store, args.plan_id, hashlib.sha256(data).hexdigest(), policy)
+    print(f"{'rejected' if args.reject else 'approved'}: plan {args.plan_id} by {doc['approver']} ({key})")
+    print(f"  plan: {plan_doc['totals']['objects']} objects, {plan_doc['totals']['records']} records; "
+          f"now {q.describe()}" + ("; ready to execute" if q.met else ""))
+    return EXIT_OK
+
+
+def cmd_disposition_execute(args) -> int:
+    from civic_archive import disposition
+
+    city, store, policy = _retention_context(args)
+    result = disposition.execute(store, city, args.plan_id, executed_by=args.by, policy=policy)
+    print(result.summary())
+    return EXIT_OK
+
+
+def _print_log(store, as_json: bool) -> None:
+    from civic_archive import auditlog
+
+    entries = auditlog.read_entries(store)
+    if as_json:
+        print(json.dumps([{"key": e.key, "sha256": e.sha256, **e.doc} for e in entries], indent=1))
+    elif not entries:
+        print("the disposition log is empty: nothing has been disposed of")
+    else:
+        print("\n".join(auditlog.summary_lines(entries)))
+
+
+def cmd_audit_log(args) -> int:
+    from civic_archive import auditlog
+
+    _, store, _ = _retention_context(args, need_config=False)
+    if not args.verify:
+        _print_log(store, args.json)
+        return EXIT_OK
+    check = auditlog.check(store)
+    if args.json:
+        print(json.dumps({"ok": check.ok, "entries": len(check.entries),
+                          "head": {"key": check.head.key, "sha256": check.head.sha256} if check.head else None,
+                          "failures": [{"key": k, "why": w} for k, w in check.problems]}, indent=1))
+    else:
+        _print_log(store, False)
+        print(f"entries: {len(check.entries)}" + (f"; head {check.head.key} sha256 {check.head.sha256}"
+                                                  if check.head else ""))
+        print("result: OK" if check.ok else f"result: FAILED ({len(check.problems)} problems)")
+        for key, why in check.problems:
+            print(f"FAILED {key}: {why}")
+    return EXIT_OK if check.ok else EXIT_FAILED
+
+
+def cmd_disposition_log(args) -> int:
+    args.verify = getattr(args, "verify", False)
+    return cmd_audit_log(args)
+
+
+def cmd_audit_certificate(args) -> int:
+    from civic_archive import auditlog
+
+    _, store, _ = _retention_context(args, need_config=False)
+    entry = next((e for e in auditlog.read_entries(store) if e.sequence == args.sequence), None)
+    if entry is None:
+        raise CommandError(f"no disposition log entry {args.sequence}")
+    if args.write:
+        key = auditlog.write_certificate(store, entry)
+        print(f"certificate of entry {entry.sequence}: {key}")
+    else:
+        print(auditlog.certificate(entry), end="")
+    return EXIT_OK
+
+
+def cmd_audit_report(args) -> int:
+    from civic_archive import auditreport
+
+    city, store, policy = _retention_context(args)
+    html = auditreport.render(store, city, policy=policy, as_of=args.as_of)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        fh.write(html)
+    print(f"auditor report written to {args.out}")
+    return EXIT_OK
+
+
+def _add_retention_parsers(sub) -> None:
+    def archive_opts(p, config_required=False):
+        p.add_argument("--config", required=config_required, metavar="CITY.yaml",
+                       help="city configuration" + ("" if config_required else " (for its archive location)"))
+        p.add_argument("--archive", metavar="URI", help="archive location (default: the config's, else ./archive)")
+
+    def schedule_opt(p):
+        p.add_argument("--schedule", metavar="PATH", help="retention schedule file to use instead of the "
+                                                          "config's or the shipped one")
+
+    hold = sub.add_parser("hold", help="place, release and list legal holds",
+                          description="Legal holds suspend disposition of every record their scope matches "
+                                      "(all versions of each matching item). They are archive objects under holds/; "
+                                      "on S3 the affected objects also get Object Lock legal holds.")
+    hs = hold.add_subparsers(dest="hold_command", metavar="ACTION", required=True)
+    p = hs.add_parser("add", help="place a hold", description="Place a legal hold. Every criterion given must "
+                      "match (accounts AND date range AND query AND record ids); at least one is required.")
+    archive_opts(p)
+    p.add_argument("--by", required=True, metavar="NAME", help="who places the hold")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why (case, request, audit)")
+    p.add_argument("--kind", default="litigation", choices=["litigation", "records_request", "audit", "other"],
+                   help="kind of hold (default litigation)")
+    p.add_argument("--account", action="append", metavar="ID", help="account id (repeatable)")
+    p.add_argument("--since", type=_date, metavar="DATE", help="records created on or after DATE")
+    p.add_argument("--until", type=_date, metavar="DATE", help="records created on or before DATE")
+    p.add_argument("--query", metavar="TEXT", help="records whose text, author or raw JSON contains TEXT")
+    p.add_argument("--record-id", action="append", metavar="ID", help="a record id (repeatable)")
+    p.add_argument("--id", metavar="HOLD_ID", help="hold id (default H-YYYYMMDD-random)")
+    p.add_argument("--request-id", metavar="ID", help="the records request this hold serves")
+    p.add_argument("--no-lock", action="store_true", help="do not set storage legal holds on the objects")
+    p.set_defaults(func=cmd_hold_add)
+    p = hs.add_parser("release", help="release a hold", description="Release a hold (a second archive object; "
+                      "the hold's record stays). Storage legal holds are lifted where no other hold applies.")
+    p.add_argument("hold_id", metavar="HOLD_ID")
+    archive_opts(p)
+    p.add_argument("--by", required=True, metavar="NAME", help="who releases it")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why it is released")
+    p.set_defaults(func=cmd_hold_release)
+    p = hs.add_parser("list", help="list holds", description="List active holds (with --all, released ones too).")
+    archive_opts(p)
+    p.add_argument("--all", action="store_true", help="include released holds")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_hold_list)
+
+    disp = sub.add_parser("disposition", help="plan, approve and execute disposition; print the log",
+                          description="Disposition in three steps: plan (dry run), approve, execute (re-checks "
+                                      "everything and logs each destroyed object with its SHA-256).")
+    ds = disp.add_subparsers(dest="disposition_command", metavar="ACTION", required=True)
+    p = ds.add_parser("plan", help="dry run: what is eligible and why",
+                      description="List what could be purged as of a date (default today) and why everything "
+                                  "else is kept. With --save, write the plan for approval.")
+    archive_opts(p, config_required=True)
+    schedule_opt(p)
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="evaluate eligibility on DATE (preview the future)")
+    p.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
+    p.add_argument("--series", action="append", metavar="CODE", help="only this series (repeatable)")
+    p.add_argument("--save", action="store_true", help="write the plan to the archive for approval")
+    p.add_argument("--json", action="store_true", help="print JSON (every object)")
+    p.add_argument("--no-cache", action="store_true", help="read every records file, ignoring the local summary cache")
+    p.set_defaults(func=cmd_disposition_plan)
+    p = ds.add_parser("approve", help="approve (or reject) a saved plan",
+                      description="Record the approval of a saved plan by one of the config's approvers.")
+    p.add_argument("plan_id", metavar="PLAN_ID")
+    archive_opts(p, config_required=True)
+    schedule_opt(p)
+    p.add_argument("--approver", required=True, metavar="NAME", help="an approver named in the city config")
+    p.add_argument("--reject", action="store_true", help="reject the plan instead")
+    p.add_argument("--comment", metavar="TEXT", help="a note kept with the decision")
+    p.set_defaults(func=cmd_disposition_approve)
+    p = ds.add_parser("execute", help="purge an approved plan (re-checking everything) and log it",
+                      description="Re-check approvals, eligibility, holds, storage locks and object hashes now; "
+                                  "purge what passes; append a disposition log entry and certificate.")
+    p.add_argument("plan_id", metavar="PLAN_ID")
+    archive_opts(p, config_required=True)
+    schedule_opt(p)
+    p.add_argument("--by", metavar="NAME", help="who executes (default user@host)")
+    p.set_defaults(func=cmd_disposition_execute)
+    p = ds.add_parser("log", help="print the disposition log", description="Print the disposition log "
+                      "(civic-archive audit log --verify also checks its chain).")
+    archive_opts(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_disposition_log)
+
+    audit = sub.add_parser("audit", help="disposition log, certificates and the auditor report",
+                           description="For auditors: print and verify the disposition log, print certificates, "
+                                       "write the HTML report.")
+    aus = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = aus.add_parser("log", help="print the disposition log; --verify checks its hash chain",
+                       description="Print the disposition log. With --verify, recompute its hash chain, "
+                                   "certificates and references; exit 1 naming each problem.")
+    archive_opts(p)
+    p.add_argument("--verify", action="store_true", help="check the chain")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_audit_log)
+    p = aus.add_parser("certificate", help="print the certificate of destruction of a log entry",
+                       description="Print (or, if missing, --write) the certificate of destruction of entry N.")
+    p.add_argument("sequence", type=int, metavar="N")
+    archive_opts(p)
+    p.add_argument("--write", action="store_true", help="write the certificate object if it is missing")
+    p.set_defaults(func=cmd_audit_certificate)
+    p = aus.add_parser("report", help="write the auditor's HTML report",
+                       description="Disposition history, upcoming eligibility by series (with a chart), holds "
+                                   "and what is kept and why, as one self-contained HTML page.")
+    archive_opts(p, config_required=True)
+    schedule_opt(p)
+    p.add_argument("--out", required=True, metavar="FILE.html", help="where to write the report")
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="date of the report (default today)")
+    p.set_defaults(func=cmd_audit_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="civic-archive",
@@ -104,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nights", type=int, default=2, metavar="N",
                    help="simulated nights to harvest; content changes between nights (default 2)")
     p.set_defaults(func=cmd_demo)
+    _add_retention_parsers(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,64 @@ class Account:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """The records officer's confirmation of one series: who, when, and what was confirmed."""
+    series: str
+    confirmed_by: str
+    confirmed_on: str  # YYYY-MM-DD
+    clock_start: str | None = None  # creation | end_of_calendar_year | end_of_fiscal_year
+    period: dict[str, int] | None = None  # {years|months|days: N}, must agree with the schedule when given
+    schedule_edition: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    """Records of these kinds / roles / platforms / accounts (each None = any) belong to `series`."""
+    series: str
+    kinds: tuple[str, ...] | None = None
+    roles: tuple[str, ...] | None = None
+    platforms: tuple[str, ...] | None = None
+    accounts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The city config's optional `retention` section. Empty means: nothing is ever disposed of."""
+    schedule: str | None = None  # path of a schedule file replacing the shipped one (resolved)
+    fiscal_year_end: str | None = None  # MM-DD
+    mapping: tuple[MappingRule, ...] = ()
+    confirmations: tuple[Confirmation, ...] = ()
+    approvers: tuple[str, ...] = ()
+    two_person_rule: bool = False
+
+
+def _retention_settings(doc: dict | None, source: str | None) -> RetentionSettings:
+    if not doc:
+        return RetentionSettings()
+    schedule = doc.get("schedule")
+    if schedule and source and not os.path.isabs(schedule) and os.path.exists(source):
+        schedule = str(Path(source).resolve().parent / schedule)
+    tup = lambda v: tuple(v) if v else None  # noqa: E731
+    return RetentionSettings(
+        schedule=schedule, fiscal_year_end=doc.get("fiscal_year_end"),
+        mapping=tuple(MappingRule(series=m["series"], kinds=tup(m.get("kinds")), roles=tup(m.get("roles")),
+                                  platforms=tup(m.get("platforms")), accounts=tup(m.get("accounts")))
+                      for m in doc.get("mapping") or ()),
+        confirmations=tuple(Confirmation(**c) for c in doc.get("confirmations") or ()),
+        approvers=tuple(doc.get("approvers") or ()), two_person_rule=bool(doc.get("two_person_rule", False)))
+
+
+def _retention_dates_as_text(doc: dict) -> None:
+    """YAML reads an unquoted 2026-01-31 as a date; the schema wants the ISO text."""
+    section = doc.get("retention")
+    if isinstance(section, dict):
+        for conf in section.get("confirmations") or ():
+            if isinstance(conf, dict) and isinstance(conf.get("confirmed_on"), date):
+                conf["confirmed_on"] = conf["confirmed_on"].isoformat()
+
+
+@dataclass(frozen=True)
 class CityConfig:
     city: str
     jurisdiction: str
@@ -54,6 +113,7 @@ class CityConfig:
     full_sweep_days: int = 7
     full_sweep_below_items: int = 20_000
     source: str | None = None
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def account(self, account_id: str) -> Account:
         for account in self.accounts:
@@ -76,6 +136,7 @@ def parse(doc: Any, source: str | None = None) -> CityConfig:
             # Say it plainly, without echoing the value back into logs.
             raise ConfigError(f"accounts[{i}].credentials{where} looks like a literal secret; use env:VAR or "
                               "airflow:CONN_ID so the token never sits in the config")
+    _retention_dates_as_text(doc)
     found = schemas.errors(CONFIG_SCHEMA, doc)
     if found:
         raise ConfigError(f"invalid city config{where}: " + "; ".join(found[:5]))
@@ -94,7 +155,7 @@ def parse(doc: Any, source: str | None = None) -> CityConfig:
                       recheck_days=(doc.get("harvest") or {}).get("recheck_days", 30),
                       full_sweep_days=(doc.get("harvest") or {}).get("full_sweep_days", 7),
                       full_sweep_below_items=(doc.get("harvest") or {}).get("full_sweep_below_items", 20_000),
-                      source=source)
+                      source=source, retention=_retention_settings(doc.get("retention"), source))
 
 
 def load(path: str | os.PathLike) -> CityConfig:

@@ -48,9 +48,9 @@ def city() -> Iterator[cfg.CityConfig]:
         yield demo_config(fakes, demo_archive())
 
 
-def accounts() -> list[str]:
+def accounts(platform: str | None = None) -> list[str]:
     with city() as c:
-        return [a.id for a in c.accounts]
+        return [a.id for a in c.accounts if platform is None or a.platform == platform]
 
 
 def harvest(account_id: str) -> dict[str, Any]:
@@ -61,11 +61,20 @@ def harvest(account_id: str) -> dict[str, Any]:
     return result.as_dict()
 
 
+class AccountsFailed(RuntimeError):
+    """Some accounts reported errors (each still committed what it captured)."""
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [r["account"] for r in results if r["errors"]]
+    """Totals over the night. Raises when an account failed, so the run shows as failed in Airflow; the
+    per-account reports next to each manifest say why."""
+    failed = {r["account"]: r["errors"] for r in results if r["errors"]}
     totals: dict[str, int] = {}
     for r in results:
         for k, v in r["counts"].items():
             totals[k] = totals.get(k, 0) + v
-    return {"accounts": len(results), "failed": failed, "totals": totals,
-            "quarantined": sum(r["quarantined"] for r in results)}
+    summary = {"accounts": len(results), "failed": sorted(failed), "totals": totals,
+               "quarantined": sum(r["quarantined"] for r in results)}
+    if failed:
+        raise AccountsFailed("; ".join(f"{a}: {errs[0]}" for a, errs in sorted(failed.items())))
+    return summary

@@ -9,6 +9,13 @@ What it checks:
 - every records Parquet file opens and has the record columns.
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
 of anything) without failing the check.
+
+Disposition: objects that a manifest lists but a logged, approved disposition destroyed are reported as
+"disposed of (log entry N)", not as missing, once the disposition log's chain verifies and the entry's
+SHA-256 for the object matches the manifest's. The disposition log's own chain, certificates, plans and
+approvals are checked (`auditlog.check`); an object still present although logged as destroyed, or destroyed
+by an interrupted disposition that was never logged, is a failure. Holds, plans, approvals and intents under
+`holds/` and `disposition/` are the archive's own records, not orphans.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from civic_archive import manifest, records, schemas
 from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
 IGNORED_PREFIXES = ("exports/",)  # export packages carry their own BagIt manifests
+OWN_RECORD_PREFIXES = ("holds/", "disposition/")  # checked by the disposition-log and hold checks below
 
 
 @dataclass
@@ -34,6 +42,9 @@ class Report:
     failures: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     heads: dict[str, tuple[str, str]] = field(default_factory=dict)  # chain -> (last manifest, its sha256)
+    disposed: list[tuple[str, int]] = field(default_factory=list)  # (key, disposition log entry) of purged objects
+    disposition_entries: int = 0
+    disposition_head: tuple[str, str] | None = None  # (newest log entry, its sha256)
 
     @property
     def ok(self) -> bool:
@@ -49,9 +60,22 @@ class Report:
         # The newest manifest of a chain has no successor to vouch for it: print its hash so an auditor can
         # record it outside the archive and detect a rewritten head later.
         lines += [f"chain {chain}: head {key} sha256 {digest}" for chain, (key, digest) in sorted(self.heads.items())]
+        lines.append(f"disposition log: {self.disposition_entries} entries"
+                     + (f"; head {self.disposition_head[0]} sha256 {self.disposition_head[1]}"
+                        if self.disposition_head else ""))
+        if self.disposed:
+            lines.append(f"disposed of by logged, approved dispositions: {len(self.disposed)} objects")
+            shown = self.disposed[:DISPOSED_SHOWN]
+            lines += [f"  {key}: disposed of (log entry {seq})" for key, seq in shown]
+            if len(self.disposed) > len(shown):
+                lines.append(f"  … and {len(self.disposed) - len(shown)} more "
+                             "(civic-archive audit log lists every object of every entry)")
         lines.append("result: OK" if self.ok else f"result: FAILED ({len(self.failures)} problems)")
         lines += [f"FAILED {key}: {why}" for key, why in self.failures]
         return "\n".join(lines)
+
+
+DISPOSED_SHOWN = 20
 
 
 def _hash_object(store: ArchiveStore, key: str) -> tuple[str, int]:
@@ -101,6 +125,7 @@ def check_parquet(store: ArchiveStore, key: str, report: Report, kind: str) -> N
 def verify(store: ArchiveStore, *, deep: bool = True) -> Report:
     report = Report()
     listed: set[str] = set()
+    disposed = _check_disposition(store, report)
     chains: dict[str, list[tuple[int, str, dict, str]]] = defaultdict(list)
     for key, data in manifest.iter_manifests(store):
         report.manifests += 1
@@ -116,6 +141,9 @@ def verify(store: ArchiveStore, *, deep: bool = True) -> Report:
         chains[doc["chain"]].append((doc["sequence"], key, doc, hashlib.sha256(data).hexdigest()))
         for obj in doc["objects"]:
             listed.add(obj["key"])
+            if obj["key"] in disposed:
+                _check_disposed(store, obj, disposed[obj["key"]], report, key)
+                continue
             _check_object(store, obj, report, deep, key)
 
     for chain, entries in chains.items():
@@ -137,9 +165,60 @@ def verify(store: ArchiveStore, *, deep: bool = True) -> Report:
         report.heads[chain] = (prev_key, prev_hash)
 
     for key in store.list(""):
-        if key not in listed and not key.startswith(IGNORED_PREFIXES):
+        if key not in listed and not key.startswith(IGNORED_PREFIXES + OWN_RECORD_PREFIXES):
             report.orphans.append(key)
+    report.disposed.sort()
     return report
+
+
+def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[int, str]]:
+    """Check the disposition log, holds and interrupted dispositions; return key -> (entry, sha256) of every
+    object a verified log entry disposed of."""
+    from civic_archive import auditlog, disposition, holds
+
+    log = auditlog.check(store)
+    for key, why in log.problems:
+        report.fail(key, f"disposition log: {why}")
+    report.disposition_entries = len(log.entries)
+    if log.head is not None:
+        report.disposition_head = (log.head.key, log.head.sha256)
+    # Only entries whose chain is intact vouch for a destruction.
+    bad = {k for k, _ in log.problems}
+    disposed = {}
+    for entry in log.entries:
+        if entry.key in bad:
+            continue
+        for obj in entry.doc.get("objects", []):
+            disposed[obj["key"]] = (entry.sequence, obj["sha256"])
+    try:
+        holds.list_holds(store)
+    except holds.HoldError as exc:
+        report.fail("holds/", str(exc))
+    for key, intent in disposition.intents(store):
+        for obj in intent.get("objects", []):
+            if obj["key"] not in disposed and not store.exists(obj["key"]):
+                report.fail(obj["key"], f"destroyed by an interrupted disposition ({key}) that was never logged; "
+                                        f"run `civic-archive disposition execute {intent.get('plan_id')}` to "
+                                        "complete and log it")
+                disposed.setdefault(obj["key"], (0, obj.get("sha256", "")))  # named once, not again as missing
+    return disposed
+
+
+def _check_disposed(store: ArchiveStore, obj: dict, logged: tuple[int, str], report: Report,
+                    manifest_key: str) -> None:
+    key = obj["key"]
+    report.objects += 1
+    sequence, digest = logged
+    if sequence == 0:
+        return  # an interrupted disposition: already reported
+    if store.exists(key):
+        report.fail(key, f"disposition log entry {sequence} says it was destroyed, but it is still present")
+        return
+    if digest != obj["sha256"]:
+        report.fail(key, f"disposition log entry {sequence} records SHA-256 {digest}, {manifest_key} "
+                         f"records {obj['sha256']}")
+        return
+    report.disposed.append((key, sequence))
 
 
 def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, manifest_key: str) -> None:

@@ -1,0 +1,440 @@
+"""Legal holds: a scope of records that must not be disposed of until the hold is released.
+
+A hold names a scope (accounts, a creation-date range, a text query, record ids: every criterion given must
+match), a reason and who placed it. It is stored as a write-once archive object `holds/{hold_id}.json`; its
+release is a second object `holds/{hold_id}.released.json`, so the history of a hold can never be edited
+away. Records-request exports place holds through `place()` too (kind `records_request`, with the request id).
+
+A hold covers every version of every item one of whose versions matches (an edit or a removal never slips a
+record out of a hold), and it is evaluated again whenever a disposition is planned or executed, so records
+archived after the hold was placed are covered as well. Dates are compared with the UTC creation date and the
+range is widened by one day on each side: US local dates and UTC dates differ by up to a day, and a hold must
+err on the side of keeping.
+
+On top of that, the objects holding covered records (records Parquet files and the WARC files evidencing
+them) get the storage's own legal hold: S3 Object Lock legal holds (the server then refuses to delete them
+whatever the software does), marker files in a local archive. Releasing a hold lifts an object's legal hold
+only when no other active hold still covers it.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+from civic_archive import SOFTWARE, recordscan, schemas
+from civic_archive.storage import ArchiveStore, ObjectExists, ObjectMissing, StorageError
+
+HOLD_SCHEMA = "hold.schema.json"
+PREFIX = "holds/"
+RELEASED_SUFFIX = ".released.json"
+KINDS = ("litigation", "records_request", "audit", "other")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+
+
+class HoldError(ValueError):
+    """A hold cannot be placed, found or released."""
+
+
+def hold_key(hold_id: str) -> str:
+    return f"{PREFIX}{hold_id}.json"
+
+
+def release_key(hold_id: str) -> str:
+    return f"{PREFIX}{hold_id}{RELEASED_SUFFIX}"
+
+
+def new_hold_id(now: datetime | None = None) -> str:
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"H-{now:%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def _rfc3339(now: datetime) -> str:
+    return now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _who() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return {"host": socket.gethostname(), "os_user": user}
+
+
+@dataclass(frozen=True)
+class Hold:
+    hold_id: str
+    placed_by: str
+    placed_at: str
+    reason: str
+    kind: str
+    scope: dict[str, Any]
+    request_id: str | None = None
+    released: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def active(self) -> bool:
+        return self.released is None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], released: dict[str, Any] | None = None) -> "Hold":
+        return cls(hold_id=doc["hold_id"], placed_by=doc["placed_by"], placed_at=doc["placed_at"],
+                   reason=doc["reason"], kind=doc["kind"], scope=doc["scope"], request_id=doc.get("request_id"),
+                   released=released)
+
+    def describe(self) -> str:
+        parts = []
+        s = self.scope
+        if s.get("accounts"):
+            parts.append("accounts " + ", ".join(s["accounts"]))
+        if s.get("since") or s.get("until"):
+            parts.append(f"created {s.get('since', '…')} to {s.get('until', '…')}")
+        if s.get("query"):
+            parts.append(f"text contains {s['query']!r}")
+        if s.get("record_ids"):
+            parts.append(f"{len(s['record_ids'])} record id(s)")
+        return "; ".join(parts)
+
+    # -- matching -------------------------------------------------------------------------------------------
+    def day_range(self) -> tuple[int | None, int | None]:
+        """Inclusive UTC creation-day numbers, widened by a day on each side."""
+        since = self.scope.get("since")
+        until = self.scope.get("until")
+        lo = recordscan.day_number(date.fromisoformat(since)) - 1 if since else None
+        hi = recordscan.day_number(date.fromisoformat(until)) + 1 if until else None
+        return lo, hi
+
+    def prune(self, keys: Iterable[str]) -> list[str]:
+        """The records keys whose partition (account, creation month) can hold rows this hold matches."""
+        lo, hi = self.day_range()
+        months = None
+        if lo is not None or hi is not None:
+            first = recordscan.from_day_number(lo).strftime("%Y-%m") if lo is not None else "0000-00"
+            last = recordscan.from_day_number(hi).strftime("%Y-%m") if hi is not None else "9999-99"
+            months = (first, last)
+        return recordscan.prune_keys(keys, accounts=self.scope.get("accounts"), months=months)
+
+    def predicate(self, n: int) -> tuple[str, dict[str, Any]]:
+        """A DuckDB predicate over record rows, with its named parameters (prefixed h{n}_)."""
+        p = f"h{n}_"
+        clauses, params = [], {}
+        s = self.scope
+        if s.get("accounts"):
+            clauses.append(f"list_contains(${p}accounts, account_id)")
+            params[f"{p}accounts"] = list(s["accounts"])
+        lo, hi = self.day_range()
+        day = "(epoch_us(created_at) // 86400000000)"
+        if lo is not None:
+            clauses.append(f"{day} >= ${p}lo")
+            params[f"{p}lo"] = lo
+        if hi is not None:
+            clauses.append(f"{day} <= ${p}hi")
+            params[f"{p}hi"] = hi
+        if s.get("query"):
+            q = f"${p}q"
+            clauses.append(f"(strpos(lower(coalesce(text, '')), {q}) > 0 OR strpos(lower(coalesce(author_name, '')), {q}) > 0 "
+                           f"OR strpos(lower(coalesce(raw_json, '')), {q}) > 0)")
+            params[f"{p}q"] = s["query"].lower()
+        if s.get("record_ids"):
+            clauses.append(f"list_contains(${p}ids, record_id)")
+            params[f"{p}ids"] = list(s["record_ids"])
+        return ("(" + " AND ".join(clauses) + ")") if clauses else "FALSE", params
+
+    def matches_row(self, row: dict[str, Any]) -> bool:
+        """The same test as `predicate`, for one row in Python (tests and single-record checks)."""
+        s = self.scope
+        if s.get("accounts") and row["account_id"] not in s["accounts"]:
+            return False
+        lo, hi = self.day_range()
+        created = row["created_at"]
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        day = (created.astimezone(timezone.utc).date() - recordscan.EPOCH).days
+        if lo is not None and day < lo or hi is not None and day > hi:
+            return False
+        if s.get("query"):
+            q = s["query"].lower()
+            if not any(q in (row.get(c) or "").lower() for c in ("text", "author_name", "raw_json")):
+                return False
+        if s.get("record_ids") and row["record_id"] not in s["record_ids"]:
+            return False
+        return True
+
+
+def validate_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    scope = {k: v for k, v in scope.items() if v not in (None, [], (), "")}
+    if not scope:
+        raise HoldError("a hold needs a scope: accounts, a date range (since/until), a query or record ids")
+    for k in ("accounts", "record_ids"):
+        if k in scope:
+            scope[k] = sorted(set(scope[k]))
+    for k in ("since", "until"):
+        if k in scope:
+            value = scope[k]
+            scope[k] = value.isoformat() if isinstance(value, date) else str(value)
+            try:
+                date.fromisoformat(scope[k])
+            except ValueError:
+                raise HoldError(f"{k} {value!r} is not a date (YYYY-MM-DD)") from None
+    if scope.get("since") and scope.get("until") and scope["since"] > scope["until"]:
+        raise HoldError(f"since {scope['since']} is after until {scope['until']}")
+    return scope
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+
+
+def list_holds(store: ArchiveStore, *, include_released: bool = True) -> list[Hold]:
+    docs: dict[str, dict] = {}
+    releases: dict[str, dict] = {}
+    for key in store.list(PREFIX):
+        name = key[len(PREFIX):]
+        if name.endswith(RELEASED_SUFFIX):
+            releases[name[:-len(RELEASED_SUFFIX)]] = _read_doc(store, key, "release")
+        elif name.endswith(".json") and "/" not in name:
+            docs[name[:-len(".json")]] = _read_doc(store, key, "hold")
+    for hold_id in releases:
+        if hold_id not in docs:
+            raise HoldError(f"{release_key(hold_id)} releases a hold that does not exist: the archive's holds "
+                            "are inconsistent; nothing can be disposed of until this is resolved")
+    holds = [Hold.from_doc(doc, releases.get(hold_id)) for hold_id, doc in sorted(docs.items())]
+    return [h for h in holds if include_released or h.active]
+
+
+def _read_doc(store: ArchiveStore, key: str, what: str) -> dict[str, Any]:
+    """A hold document, validated. An unreadable hold fails closed: it stops every disposition."""
+    try:
+        doc = json.loads(store.read_bytes(key))
+        schemas.validate(HOLD_SCHEMA, doc)
+    except (ValueError, schemas.SchemaError) as exc:
+        raise HoldError(f"{key} is not a valid {what} document ({exc}); nothing can be disposed of until "
+                        "it is repaired") from None
+    name = key[len(PREFIX):]
+    expected = name[:-len(RELEASED_SUFFIX)] if name.endswith(RELEASED_SUFFIX) else name[:-len(".json")]
+    if doc["hold_id"] != expected or (what == "hold") != ("placed_by" in doc):
+        raise HoldError(f"{key} holds the {what} document of {doc['hold_id']!r}: the archive's holds are "
+                        "inconsistent; nothing can be disposed of until this is resolved")
+    return doc
+
+
+def active_holds(store: ArchiveStore) -> list[Hold]:
+    return list_holds(store, include_released=False)
+
+
+def get(store: ArchiveStore, hold_id: str) -> Hold:
+    if not _ID_RE.fullmatch(hold_id or ""):
+        raise HoldError(f"{hold_id!r} is not a hold id")
+    try:
+        doc = json.loads(store.read_bytes(hold_key(hold_id)))
+    except ObjectMissing:
+        raise HoldError(f"no hold {hold_id} in {store.uri}") from None
+    released = json.loads(store.read_bytes(release_key(hold_id))) if store.exists(release_key(hold_id)) else None
+    return Hold.from_doc(doc, released)
+
+
+# -- what holds cover -------------------------------------------------------------------------------------------
+
+
+def held_items(store: ArchiveStore, holds: list[Hold], keys: list[str],
+               files: recordscan.LocalFiles | None = None) -> pa.Table | None:
+    """(hold_id, account_id, kind, platform_id, key) of rows in `keys` that the holds match directly."""
+    parts, params = [], {}
+    for n, hold in enumerate(holds):
+        pruned = set(hold.prune(keys))
+        if not pruned:
+            continue
+        pred, p = hold.predicate(n)
+        params.update(p)
+        params[f"h{n}_id"] = hold.hold_id
+        # (pruning by key is only a speed-up: the predicate itself tests account and creation day)
+        parts.append(f"SELECT $h{n}_id AS hold_id, account_id, kind, platform_id, key FROM {{rows}} WHERE {pred}")
+    if not parts:
+        return None
+    scanned = sorted(set().union(*(set(h.prune(keys)) for h in holds)))
+    return recordscan.query_rows(store, scanned, " UNION ALL ".join(parts), params, files)
+
+
+def covered_rows(store: ArchiveStore, holds: list[Hold], keys: list[str],
+                 files: recordscan.LocalFiles | None = None) -> pa.Table | None:
+    """Every row (all versions of every matched item) that `holds` cover among `keys`: columns hold_id, key,
+    record_id, warc_file, media_warc_file."""
+    items = held_items(store, holds, keys, files)
+    if items is None or items.num_rows == 0:
+        return None
+    partitions = {recordscan.partition_of(k) for k in items.column("key").to_pylist()}
+    scope = [k for k in keys if recordscan.partition_of(k) in partitions]
+    con = recordscan.connect()
+    try:
+        con.register("items_t", items.select(["hold_id", "account_id", "kind", "platform_id"]))
+        distinct = con.sql("SELECT DISTINCT * FROM items_t").to_arrow_table()
+    finally:
+        con.close()
+    own = files is None
+    files = files or recordscan.LocalFiles(store)
+    try:
+        return _join_items(store, scope, distinct, files)
+    finally:
+        if own:
+            files.close()
+
+
+def _join_items(store, keys, items: pa.Table, files) -> pa.Table:
+    con = recordscan.connect()
+    try:
+        con.register("items_t", items)
+        con.register("keys_t", recordscan._key_table(keys))
+        paths = files.paths(keys)
+        return recordscan._sql(con, """
+            SELECT i.hold_id, k.key, r.record_id, r.warc_file, r.media_warc_file
+            FROM {rows} r JOIN keys_t k ON k.file_index = r.file_index
+            JOIN items_t i ON r.account_id = i.account_id AND r.kind = i.kind AND r.platform_id = i.platform_id
+        """, paths)
+    finally:
+        con.close()
+
+
+def covered_objects(store: ArchiveStore, holds: list[Hold], keys: list[str] | None = None,
+                    files: recordscan.LocalFiles | None = None) -> dict[str, set[str]]:
+    """Object key -> ids of the holds covering it: records files with covered rows, and the WARC files that
+    evidence those rows."""
+    keys = recordscan.records_keys(store) if keys is None else keys
+    rows = covered_rows(store, holds, keys, files)
+    out: dict[str, set[str]] = {}
+    if rows is None:
+        return out
+    for hold_id, key, warc, media in zip(*(rows.column(c).to_pylist() for c in
+                                          ("hold_id", "key", "warc_file", "media_warc_file"))):
+        for k in (key, warc, media):
+            if k:
+                out.setdefault(k, set()).add(hold_id)
+    return out
+
+
+# -- placing and releasing ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class HoldResult:
+    hold: Hold
+    key: str
+    locked: list[str] = field(default_factory=list)
+    unlocked: list[str] = field(default_factory=list)
+    still_held: list[str] = field(default_factory=list)
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by: str, kind: str = "litigation",
+          hold_id: str | None = None, request_id: str | None = None, lock_objects: bool = True,
+          now: datetime | None = None) -> HoldResult:
+    """Place a hold: write `holds/{hold_id}.json` first (from then on disposition honours it), then set the
+    storage's legal hold on every object that holds covered records."""
+    now = now or datetime.now(timezone.utc)
+    if not (reason or "").strip():
+        raise HoldError("a hold needs a reason")
+    if not (placed_by or "").strip():
+        raise HoldError("a hold needs the name of who places it")
+    if kind not in KINDS:
+        raise HoldError(f"hold kind must be one of {', '.join(KINDS)}")
+    hold_id = hold_id or new_hold_id(now)
+    if not _ID_RE.fullmatch(hold_id):
+        raise HoldError(f"{hold_id!r} is not a valid hold id (letters, digits, - and _, at most 80)")
+    doc = {"hold_version": 1, "hold_id": hold_id, "placed_by": placed_by.strip(), "placed_at": _rfc3339(now),
+           "reason": reason.strip(), "kind": kind, "scope": validate_scope(scope), "software": SOFTWARE, **_who()}
+    if request_id:
+        doc["request_id"] = request_id
+    schemas.validate(HOLD_SCHEMA, doc)
+    key = hold_key(hold_id)
+    try:
+        store.put_bytes(key, _encode(doc), content_type="application/json")
+    except ObjectExists:
+        raise HoldError(f"a hold {hold_id} already exists") from None
+    hold = Hold.from_doc(doc)
+    result = HoldResult(hold, key)
+    if lock_objects:
+        with recordscan.local_files(store) as files:
+            keys = recordscan.records_keys(store)
+            rows = covered_rows(store, [hold], keys, files)
+        if rows is not None:
+            result.records = len(set(rows.column("record_id").to_pylist()))
+        objects = covered_from_rows(rows)
+        for k in sorted(objects):
+            try:
+                store.set_legal_hold(k, True)
+                result.locked.append(k)
+            except StorageError as exc:  # e.g. already disposed of; the hold still applies to the records
+                result.problems.append(f"{k}: {exc}")
+    return result
+
+
+def covered_from_rows(rows: pa.Table | None) -> set[str]:
+    out: set[str] = set()
+    if rows is None:
+        return out
+    for c in ("key", "warc_file", "media_warc_file"):
+        out.update(v for v in rows.column(c).to_pylist() if v)
+    return out
+
+
+def release(store: ArchiveStore, hold_id: str, *, released_by: str, reason: str,
+            now: datetime | None = None) -> HoldResult:
+    """Release a hold: write `holds/{hold_id}.released.json`, then lift the storage legal hold from objects
+    no other active hold covers."""
+    now = now or datetime.now(timezone.utc)
+    hold = get(store, hold_id)
+    if not hold.active:
+        raise HoldError(f"hold {hold_id} was already released on {hold.released['released_at']} "
+                        f"by {hold.released['released_by']}")
+    if not (reason or "").strip() or not (released_by or "").strip():
+        raise HoldError("releasing a hold needs a reason and the name of who releases it")
+    doc = {"hold_version": 1, "hold_id": hold_id, "released_by": released_by.strip(), "released_at": _rfc3339(now),
+           "reason": reason.strip(), "software": SOFTWARE, **_who()}
+    schemas.validate(HOLD_SCHEMA, doc)
+    try:
+        store.put_bytes(release_key(hold_id), _encode(doc), content_type="application/json")
+    except ObjectExists:
+        raise HoldError(f"hold {hold_id} was already released") from None
+    released = Hold(hold.hold_id, hold.placed_by, hold.placed_at, hold.reason, hold.kind, hold.scope,
+                    hold.request_id, doc)
+    result = HoldResult(released, release_key(hold_id))
+    with recordscan.local_files(store) as files:
+        keys = recordscan.records_keys(store)
+        mine = covered_from_rows(covered_rows(store, [hold], keys, files))
+        others = [h for h in active_holds(store) if h.hold_id != hold_id]
+        still = covered_objects(store, others, keys, files) if others and mine else {}
+    for k in sorted(mine):
+        if k in still:
+            result.still_held.append(k)
+            continue
+        try:
+            if store.exists(k):
+                store.set_legal_hold(k, False)
+                result.unlocked.append(k)
+        except StorageError as exc:
+            result.problems.append(f"{k}: {exc}")
+    return result
+
+
+def hold_doc(hold: Hold) -> dict[str, Any]:
+    out = {"hold_id": hold.hold_id, "kind": hold.kind, "placed_by": hold.placed_by, "placed_at": hold.placed_at,
+           "reason": hold.reason, "scope": hold.scope, "active": hold.active}
+    if hold.request_id:
+        out["request_id"] = hold.request_id
+    if hold.released:
+        out["released"] = {k: hold.released[k] for k in ("released_by", "released_at", "reason")}
+    return out
+
+
+__all__ = ["Hold", "HoldError", "HoldResult", "place", "release", "list_holds", "active_holds", "get",
+           "covered_objects", "covered_rows", "held_items", "hold_key", "release_key"]

@@ -1,0 +1,303 @@
+"""Reading the records dataset's metadata fast: DuckDB over the records Parquet objects.
+
+Holds and disposition need the same few things from every record row: account, series, creation day, the
+stored eligibility date, and which WARC files evidence it. Reading those columns from tens of thousands of
+small Parquet files is dominated by per-file costs, so this module
+
+- groups rows per file into *summaries* (one row per file x series x creation day x stored eligibility x WARC
+  pointers, with counts and WARC bytes), which is what eligibility needs;
+- can keep those summaries in a local cache file keyed by object key. Archive objects are write-once, so a
+  key's summary never goes stale; keys that disappear (disposed of) drop out. The cache is a speed-up for
+  `disposition plan` and reports only: `disposition execute` always re-reads the objects themselves;
+- runs row-level queries (hold scopes) over a chosen subset of files.
+
+Objects in a backend without local paths (S3) are downloaded to a temporary folder first.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from civic_archive.storage import ArchiveStore
+
+RECORDS_PREFIX = "records/"
+WARC_PREFIX = "warc/"
+CACHE_VERSION = "1"
+EPOCH = date(1970, 1, 1)
+DAY_US = 86_400_000_000
+_RECORDS_KEY = re.compile(r"^records/account=([^/]+)/series=([^/]+)/created=(\d{4}-\d{2})/([^/]+)-(\d+)\.parquet$")
+_WARC_KEY = re.compile(r"^warc/([^/]+)/\d{4}/\d{2}/([^/]+)-(\d+)\.warc\.gz$")
+
+SUMMARY_SCHEMA = pa.schema([
+    ("key", pa.string()),
+    ("account_id", pa.string()),
+    ("series_code", pa.string()),
+    ("cday", pa.int32()),  # UTC creation day, days since 1970-01-01
+    ("stored_eligible_on", pa.date32()),
+    ("warc_file", pa.string()),
+    ("media_warc_file", pa.string()),
+    ("n", pa.int64()),
+    ("warc_bytes", pa.int64()),
+    ("first_created_us", pa.int64()),
+    ("last_created_us", pa.int64()),
+])
+
+
+def day_number(d: date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> date:
+    return EPOCH + timedelta(days=int(n))
+
+
+def run_of(key: str) -> str | None:
+    """The run id a records or WARC key was written by (keys end in `{run_id}-{n}.…`)."""
+    m = _RECORDS_KEY.match(key) or _WARC_KEY.match(key)
+    if m:
+        return m.group(len(m.groups()) - 1)
+    return None
+
+
+def partition_of(key: str) -> str:
+    """`records/account=…/series=…/created=…/`: the folder of a records key (all versions of an item share it)."""
+    return key.rsplit("/", 1)[0] + "/"
+
+
+def records_keys(store: ArchiveStore) -> list[str]:
+    return [k for k in store.list(RECORDS_PREFIX) if k.endswith(".parquet")]
+
+
+def prune_keys(keys: Iterable[str], *, accounts: Iterable[str] | None = None,
+               months: tuple[str, str] | None = None) -> list[str]:
+    """Keys whose partition can hold rows of these accounts / creation months (YYYY-MM, inclusive)."""
+    wanted = set(accounts) if accounts else None
+    out = []
+    for key in keys:
+        m = _RECORDS_KEY.match(key)
+        if m is None:  # an unexpected layout: never prune it away
+            out.append(key)
+            continue
+        if wanted is not None and m.group(1) not in wanted:
+            continue
+        if months is not None and not (months[0] <= m.group(3) <= months[1]):
+            continue
+        out.append(key)
+    return out
+
+
+class LocalFiles:
+    """Local paths for archive objects: in place for a local archive, downloaded once otherwise."""
+
+    def __init__(self, store: ArchiveStore):
+        self.store = store
+        self._tmp: str | None = None
+        self._paths: dict[str, str] = {}
+
+    def path(self, key: str) -> str:
+        local = self.store.local_path(key)
+        if local is not None:
+            return local
+        if key not in self._paths:
+            if self._tmp is None:
+                self._tmp = tempfile.mkdtemp(prefix="civic-archive-scan-")
+            dest = os.path.join(self._tmp, hashlib.sha256(key.encode()).hexdigest()[:24] + ".parquet")
+            with open(dest, "wb") as out, self.store.open(key) as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+            self._paths[key] = dest
+        return self._paths[key]
+
+    def paths(self, keys: Iterable[str]) -> list[str]:
+        return [self.path(k) for k in keys]
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+            self._paths.clear()
+
+
+@contextmanager
+def local_files(store: ArchiveStore) -> Iterator[LocalFiles]:
+    files = LocalFiles(store)
+    try:
+        yield files
+    finally:
+        files.close()
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _key_table(keys: list[str]) -> pa.Table:
+    return pa.table({"file_index": pa.array(range(len(keys)), pa.int64()), "key": pa.array(keys, pa.string())})
+
+
+def summarize_files(store: ArchiveStore, keys: list[str], files: LocalFiles | None = None,
+                    batch: int = 20_000) -> pa.Table:
+    """Per-file summaries of `keys` read from the objects themselves (see SUMMARY_SCHEMA)."""
+    if not keys:
+        return SUMMARY_SCHEMA.empty_table()
+    own = files is None
+    files = files or LocalFiles(store)
+    con = connect()
+    try:
+        parts = []
+        for start in range(0, len(keys), batch):
+            chunk = keys[start:start + batch]
+            paths = files.paths(chunk)
+            con.register("keys_t", _key_table(chunk))
+            # file_index is DuckDB's position of the file in the list: cheaper than a filename per row.
+            table = _sql(con, """
+                SELECT k.key, r.account_id, r.series_code,
+                       CAST(epoch_us(r.created_at) // 86400000000 AS INTEGER) AS cday,
+                       r.eligible_on AS stored_eligible_on, r.warc_file, r.media_warc_file,
+                       count(*) AS n, CAST(coalesce(sum(r.warc_length), 0) AS BIGINT) AS warc_bytes,
+                       min(epoch_us(r.created_at)) AS first_created_us, max(epoch_us(r.created_at)) AS last_created_us
+                FROM {rows} r JOIN keys_t k ON k.file_index = r.file_index
+                GROUP BY ALL
+            """, paths)
+            con.unregister("keys_t")
+            parts.append(table.cast(SUMMARY_SCHEMA))
+        return pa.concat_tables(parts)
+    finally:
+        con.close()
+        if own:
+            files.close()
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get("CIVIC_ARCHIVE_CACHE_DIR")
+    if configured == "":
+        return None
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or
+                                                   Path.home() / ".cache") / "civic-archive"
+    return base
+
+
+def _cache_path(store: ArchiveStore) -> Path | None:
+    base = cache_dir()
+    if base is None:
+        return None
+    return base / f"records-summary-{hashlib.sha256(store.uri.encode()).hexdigest()[:20]}.v{CACHE_VERSION}.parquet"
+
+
+@dataclass
+class SummaryResult:
+    table: pa.Table
+    keys: list[str]
+    from_cache: int
+    read: int
+
+
+def summaries(store: ArchiveStore, *, cache: bool = True, keys: list[str] | None = None,
+              files: LocalFiles | None = None) -> SummaryResult:
+    """Summaries of every records object in the archive (or of `keys`), reusing the local cache when allowed."""
+    keys = sorted(keys if keys is not None else records_keys(store))
+    path = _cache_path(store) if cache else None
+    cached = None
+    if path is not None and path.exists():
+        try:
+            cached = pq.read_table(path)
+            if cached.schema != SUMMARY_SCHEMA:
+                cached = None
+        except Exception:  # a damaged cache is only a lost speed-up
+            cached = None
+    present = set(keys)
+    if cached is not None:
+        known = set(cached.column("key").unique().to_pylist())
+        missing = [k for k in keys if k not in known]
+        con = connect()
+        try:
+            con.register("c", cached)
+            con.register("present", pa.table({"key": pa.array(sorted(present & known), pa.string())}))
+            kept = con.sql("SELECT c.* FROM c SEMI JOIN present p ON c.key = p.key").to_arrow_table()
+        finally:
+            con.close()
+        kept = kept.cast(SUMMARY_SCHEMA)
+    else:
+        known, missing, kept = set(), keys, SUMMARY_SCHEMA.empty_table()
+    fresh = summarize_files(store, missing, files)
+    table = pa.concat_tables([kept, fresh]) if fresh.num_rows else kept
+    if path is not None and (missing or (cached is not None and len(known - present))):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".summary-")
+            os.close(fd)
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return SummaryResult(table, keys, len(keys) - len(missing), len(missing))
+
+
+def _sql(con: duckdb.DuckDBPyConnection, sql: str, paths: list[str], params: dict | None = None) -> pa.Table:
+    """Run `sql` with `{rows}` standing for the rows of the Parquet files at `paths`. Files written with the
+    same schema are read fast; if their schemas differ (a later software version added columns) the query
+    is retried with union_by_name."""
+    try:
+        return con.sql(sql.format(rows="read_parquet($paths)"), params={"paths": paths, **(params or {})}).to_arrow_table()
+    except duckdb.Error as first:
+        try:
+            return con.sql(sql.format(rows="read_parquet($paths, union_by_name = true)"),
+                           params={"paths": paths, **(params or {})}).to_arrow_table()
+        except duckdb.Error:
+            bad = unreadable(paths)
+            if bad:
+                raise UnreadableRecords(bad) from None
+            raise first
+
+
+class UnreadableRecords(ValueError):
+    """Records objects that cannot be read as Parquet: nothing may be decided until they are repaired."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        super().__init__(f"records files cannot be read ({shown}); run civic-archive verify: nothing is decided "
+                         "from an archive with damaged records")
+
+
+def unreadable(paths: list[str]) -> list[str]:
+    bad = []
+    for path in paths:
+        try:
+            pq.ParquetFile(path).read(columns=["record_id", "created_at", "warc_file"])
+        except Exception:
+            bad.append(path)
+    return bad
+
+
+def query_rows(store: ArchiveStore, keys: list[str], select_sql: str, params: dict | None = None,
+               files: LocalFiles | None = None) -> pa.Table:
+    """Run `select_sql` over the rows of `keys`. In it, `{rows}` stands for those rows, each with the extra
+    column `key` (the object it came from)."""
+    if not keys:
+        return None
+    own = files is None
+    files = files or LocalFiles(store)
+    con = connect()
+    try:
+        paths = files.paths(keys)
+        con.register("keys_t", _key_table(keys))
+        inner = "(SELECT p.*, k.key FROM {rows} p JOIN keys_t k ON k.file_index = p.file_index)"
+        return _sql(con, select_sql.replace("{rows}", inner), paths, params)
+    finally:
+        con.close()
+        if own:
+            files.close()
