@@ -8,11 +8,14 @@ import platform
 import sys
 from datetime import datetime, timezone
 
-from bench import archive_path
+from bench import archive_path, harvest_scale
 
-QUICK = {"archive_path": [(200, 20), (1000, 20)]}
-FULL = {"archive_path": [(1000, 20), (5000, 20), (20000, 20)]}
-TINY = {"archive_path": [(5, 3)]}
+QUICK = {"archive_path": [(200, 20), (1000, 20)], "backfill": [(20_000,), (100_000,)],
+         "nightly": [(100_000, 100)]}
+FULL = {"archive_path": [(1000, 20), (5000, 20), (20000, 20)], "backfill": [(100_000,), (300_000,), (1_000_000,)],
+        "nightly": [(100_000, 100), (1_000_000, 100)]}
+TINY = {"archive_path": [(5, 3)], "backfill": [(200,)], "nightly": [(200, 8)]}
+RUNNERS = {"archive_path": archive_path.bench, "backfill": harvest_scale.backfill, "nightly": harvest_scale.nightly}
 
 
 def machine() -> dict:
@@ -34,8 +37,7 @@ def main(argv=None) -> int:
         if args.only and scenario != args.only:
             continue
         for params in sizes:
-            if scenario == "archive_path":
-                result = archive_path.bench(*params)
+            result = RUNNERS[scenario](*params)
             result["machine"] = machine()
             print(json.dumps(result), flush=True)
             results.append(result)

@@ -7,12 +7,14 @@ the failure is visible, after every account has had its turn.
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
 
 PLATFORMS = ("facebook", "instagram", "x", "youtube")
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("CIVIC_ARCHIVE_RETRY_DELAY_SECONDS", "600")))
 
 
 @dag(
@@ -21,7 +23,7 @@ PLATFORMS = ("facebook", "instagram", "x", "youtube")
     start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "retry_exponential_backoff": True,
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,
                   "max_retry_delay": timedelta(hours=1)},
     tags=["civic-archive"],
     doc_md=__doc__,

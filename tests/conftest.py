@@ -15,6 +15,7 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[1] / "dags"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "CIVIC_ARCHIVE_RETRY_DELAY_SECONDS": "1",  # dag.test() waits out retry delays: keep failures quick
 })
 
 pytest_plugins = ["seaweed"]

@@ -53,30 +53,45 @@ OBSERVED_SCHEMA = pa.schema(list(records.ARROW_SCHEMA) + [
 
 
 class ObservedSpool:
-    """Provisional rows of observed items, written to Parquet every `batch` rows."""
+    """Provisional rows of observed items, spooled to Parquet: one file per partition (a partition being one
+    records file's worth: series and month of creation), a row group per flush, so that each partition
+    can later be read on its own and the file count stays small."""
 
     def __init__(self, directory: str, batch: int = 5000):
         self.directory = directory
         self.batch = batch
-        self.paths: list[str] = []
-        self._rows: list[dict[str, Any]] = []
+        self.parts: dict[str, list[str]] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._buffered = 0
         self.count = 0
 
+    @property
+    def paths(self) -> list[str]:
+        return [p for paths in self.parts.values() for p in paths]
+
     def add(self, row: dict[str, Any], *, hidden: bool, root: str | None, part: str) -> None:
-        row = dict(row, hidden=hidden, root_platform_id=root, seq=self.count, part=part)
-        self._rows.append(row)
+        self._rows.setdefault(part, []).append(dict(row, hidden=hidden, root_platform_id=root, seq=self.count,
+                                                    part=part))
         self.count += 1
-        if len(self._rows) >= self.batch:
+        self._buffered += 1
+        if self._buffered >= self.batch:
             self.flush()
 
     def flush(self) -> None:
-        if not self._rows:
-            return
-        path = os.path.join(self.directory, f"observed-{len(self.paths):05d}.parquet")
-        table = records.rows_to_table(self._rows, OBSERVED_SCHEMA)
-        pq.write_table(table, path, compression="zstd")
-        self.paths.append(path)
-        self._rows = []
+        for part, rows in self._rows.items():
+            if part not in self._writers:
+                path = os.path.join(self.directory, f"observed-{len(self._writers):05d}.parquet")
+                self._writers[part] = pq.ParquetWriter(path, OBSERVED_SCHEMA, compression="zstd")
+                self.parts[part] = [path]
+            self._writers[part].write_table(records.rows_to_table(rows, OBSERVED_SCHEMA))
+        self._rows = {}
+        self._buffered = 0
+
+    def close(self) -> None:
+        self.flush()
+        for writer in self._writers.values():
+            writer.close()
 
 
 def _parquet_list(paths: list[str]) -> str:
@@ -85,25 +100,41 @@ def _parquet_list(paths: list[str]) -> str:
 
 @dataclass
 class Detector:
-    """One run's change detection over spooled observations and the account's state files."""
+    """One run's change detection over spooled observations and the account's state files.
+
+    Detection runs on a narrow projection (keys, content hashes, moderation flags), so its memory does not
+    depend on how large the items are; the wide rows are then streamed one partition at a time and joined
+    to the narrow result. DuckDB spills to the run's spool when it needs more than `memory_limit`."""
 
     account_id: str
-    observed: list[str]
+    parts: dict[str, list[str]]
     state: list[str]
     spool_dir: str
-    memory_limit: str = "1GB"
+    memory_limit: str = "256MB"
+    threads: int = 1  # detection is not the bottleneck; one thread keeps its buffers small
 
     def __post_init__(self):
-        self.con = duckdb.connect()
+        # A database file in the spool, not an in-memory one: its tables then live on disk behind DuckDB's
+        # buffer pool, so `memory_limit` really bounds the memory however many items a run sees.
+        self.con = duckdb.connect(os.path.join(self.spool_dir, "detect.duckdb"))
         self.con.execute(f"SET memory_limit='{self.memory_limit}'")
         self.con.execute(f"SET temp_directory='{self.spool_dir}/duckdb.tmp'")
         self.con.execute("SET preserve_insertion_order=false")
+        self.con.execute(f"SET threads={self.threads}")
         self.con.register("st_empty", STATE_SCHEMA.empty_table())
-        if self.observed:
-            self.con.execute(f"""CREATE TEMP VIEW obs AS SELECT * FROM read_parquet({_parquet_list(self.observed)})
-                QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY seq) = 1""")
+        observed = [p for paths in self.parts.values() for p in paths]
+        if observed:
+            # The first sighting of each item wins (an item can be listed twice while pages shift).
+            self.con.execute(f"""CREATE TEMP TABLE obs AS
+                SELECT kind, platform_id, min(seq) AS seq, arg_min(content_sha256, seq) AS content_sha256,
+                       arg_min(hidden, seq) AS hidden, arg_min(part, seq) AS part,
+                       arg_min(created_at, seq) AS created_at
+                FROM (SELECT kind, platform_id, seq, content_sha256, hidden, part, created_at
+                      FROM read_parquet({_parquet_list(observed)}))
+                GROUP BY kind, platform_id""")
         else:
-            self.con.register("obs", OBSERVED_SCHEMA.empty_table())
+            self.con.execute("CREATE TEMP TABLE obs (kind VARCHAR, platform_id VARCHAR, seq BIGINT, "
+                             "content_sha256 VARCHAR, hidden BOOLEAN, part VARCHAR, created_at TIMESTAMPTZ)")
         self.floor = self._min_observed_created()
 
     def _min_observed_created(self) -> datetime | None:
@@ -124,18 +155,17 @@ class Detector:
     def observed_count(self) -> int:
         return self.con.sql("SELECT count(*) FROM obs").fetchall()[0][0]
 
-    def changed(self) -> duckdb.DuckDBPyRelation:
-        """Observed rows that are new or differ from their last state, with version/status/record_id set,
-        ordered by partition so each records file is written in one go."""
+    def _detect(self) -> None:
+        """The narrow change set: which observed items changed, and their new version/status/record id."""
         st = self._state(self.floor)
-        sql = f"""
+        self.con.execute(f"""CREATE TEMP TABLE changed AS
             WITH j AS (
-                SELECT obs.*, st.version AS prev_version, st.status AS prev_status,
-                       st.content_sha256 AS prev_sha, coalesce(st.edited, st.status = 'edited', false) AS prev_edited
+                SELECT obs.seq, obs.part, obs.kind, obs.platform_id, obs.hidden, obs.content_sha256,
+                       st.version AS prev_version, st.status AS prev_status, st.content_sha256 AS prev_sha,
+                       coalesce(st.edited, st.status = 'edited', false) AS prev_edited
                 FROM obs LEFT JOIN {st} AS st ON obs.kind = st.kind AND obs.platform_id = st.platform_id
             ), c AS (
-                SELECT j.*,
-                    coalesce(prev_version, 0) + 1 AS new_version,
+                SELECT j.*, coalesce(prev_version, 0) + 1 AS new_version,
                     CASE WHEN prev_version IS NULL THEN 'new'
                          WHEN content_sha256 <> prev_sha THEN 'edited'
                          WHEN prev_status IN ('removed', 'deleted') THEN 'restored'
@@ -145,16 +175,24 @@ class Detector:
                 WHERE prev_version IS NULL OR content_sha256 <> prev_sha OR prev_status IN ('removed', 'deleted')
                    OR hidden <> (prev_status = 'hidden')
             )
-            SELECT * EXCLUDE (version, status, record_id, new_version, prev_version, prev_status, prev_sha,
-                              prev_edited, now_edited),
-                   CAST(new_version AS INTEGER) AS version,
+            SELECT seq, part, what, now_edited AS edited, CAST(new_version AS INTEGER) AS version,
                    CASE WHEN hidden THEN 'hidden' WHEN now_edited THEN 'edited' ELSE 'live' END AS status,
                    substr(sha256(concat_ws(chr(31), $account, kind, platform_id, CAST(new_version AS VARCHAR))),
-                          1, 32) AS record_id,
-                   now_edited AS edited
-            FROM c ORDER BY part, seq"""
-        params = {"account": self.account_id, **self._params(self.floor)}
-        return self.con.sql(sql, params=params)
+                          1, 32) AS record_id
+            FROM c""", {"account": self.account_id, **self._params(self.floor)})
+
+    def changed(self, batch_rows: int = 20_000):
+        """Arrow batches of the full rows that changed, with version/status/record_id set, one partition
+        after the other (so each records file is written in one go)."""
+        self._detect()
+        parts = [r[0] for r in self.con.sql("SELECT DISTINCT part FROM changed ORDER BY part").fetchall()]
+        for part in parts:
+            rel = self.con.sql(f"""
+                SELECT w.* EXCLUDE (version, status, record_id), c.version, c.status, c.record_id,
+                       c.what, c.edited
+                FROM read_parquet({_parquet_list(self.parts[part])}) AS w
+                JOIN (SELECT * FROM changed WHERE part = $part) AS c ON w.seq = c.seq""", params={"part": part})
+            yield from rel.to_arrow_reader(batch_rows)
 
     def missing(self, *, since: datetime | None, walked_roots: Iterable[str]) -> list[dict[str, Any]]:
         """State items (not already gone) that the walk covered but did not see: a root item inside the

@@ -322,10 +322,13 @@ def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache:
         if key in quarantined:
             reasons.append(f"evidences a quarantined payload ({quarantined[key]})")
         held_by = sorted(set().union(*(held.get(f, set()) for f in row["files"]))) if held else []
+        # it becomes purgeable when its own records and every records file pointing at it are
+        dates = [row["eff_max"]] + [files_by_key[f].eligible_on if f in files_by_key else None for f in row["files"]]
+        eligible_on = None if any(d is None for d in dates) or key in quarantined else max(dates)
         v = Verdict(key, "warc", not reasons, reasons, row["n"] or 0, row["ok_n"] or 0,
                     sorted({s for f in row["files"] for s in (files_by_key[f].series if f in files_by_key else [])}),
                     sorted({a for f in row["files"] for a in (files_by_key[f].accounts if f in files_by_key else [])}),
-                    None, None, row["eff_max"], row["ok_bytes"] or 0, held_by)
+                    None, None, eligible_on, row["ok_bytes"] or 0, held_by)
         firsts = [files_by_key[f].first_created_us for f in row["files"] if f in files_by_key]
         lasts = [files_by_key[f].last_created_us for f in row["files"] if f in files_by_key]
         v.first_created_us = min(firsts) if firsts else None

@@ -276,15 +276,14 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
     except (TokenExpired, ApiError, CaptureError) as exc:
         result.errors.append(str(exc))
-    spool.flush()
+    spool.close()
     result.complete = source.complete
 
-    detector = changes.Detector(account.id, spool.paths, inputs, run.spool)
+    detector = changes.Detector(account.id, spool.parts, inputs, run.spool)
     try:
         result.counts["seen"] = detector.observed_count()
         writer = RecordsWriter(run, account.id, captured_at)
-        reader = detector.changed().to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
+        for batch in detector.changed(BATCH_ROWS):
             writer.write(pa.Table.from_batches([batch]))
         if source.complete:
             gone = _gone(source, detector, result, captured_at, run.run_id, account, store)

@@ -156,6 +156,8 @@ class LocalStore(ArchiveStore):
         if dest.exists():
             raise ObjectExists(f"{key} already exists in {self.uri}")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if Path(path).resolve().is_relative_to(self._spool):
+            return self._put_spooled(key, Path(path), dest)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".put-")
         h = hashlib.sha256()
         size = 0
@@ -167,15 +169,30 @@ class LocalStore(ArchiveStore):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)
-            try:
-                os.link(tmp, dest)
-            except FileExistsError:
-                raise ObjectExists(f"{key} already exists in {self.uri}") from None
-            _fsync_dir(dest.parent)
+            self._link(tmp, dest, key)
         finally:
             os.unlink(tmp)
         return StoredObject(key, size, h.hexdigest())
+
+    def _put_spooled(self, key: str, src: Path, dest: Path) -> StoredObject:
+        """A file built in this archive's spool is on the same filesystem: fsync it and link it into place
+        instead of copying (the spool copy is removed with the run's spool)."""
+        h, size = hashlib.sha256(), 0
+        with open(src, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+            os.fsync(fh.fileno())
+        self._link(str(src), dest, key)
+        return StoredObject(key, size, h.hexdigest())
+
+    def _link(self, src: str, dest: Path, key: str) -> None:
+        os.chmod(src, 0o444)
+        try:
+            os.link(src, dest)
+        except FileExistsError:
+            raise ObjectExists(f"{key} already exists in {self.uri}") from None
+        _fsync_dir(dest.parent)
 
     def open(self, key):
         try:
