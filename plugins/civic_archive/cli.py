@@ -26,16 +26,18 @@ def _existing_store(uri: str):
 
 def cmd_harvest(args) -> int:
     from civic_archive import config as cfg
-    from civic_archive.harvest import harvest_account
+    from civic_archive.harvest import config_options, harvest_account
     from civic_archive.storage import open_store
 
     city = cfg.load(args.config)
+    options = config_options(city)
+    options.force_full = args.full_sweep
     accounts = [city.account(args.account)] if args.account else list(city.accounts)
     store = open_store(args.archive or city.archive)
     failed = 0
     for account in accounts:
         try:
-            result = harvest_account(city, account, store)
+            result = harvest_account(city, account, store, options=options)
         except cfg.ConfigError as exc:  # e.g. this account's token variable is unset: the others go on
             print(f"{account.id}: FAILED; {exc}", file=sys.stderr)
             failed += 1
@@ -43,7 +45,7 @@ def cmd_harvest(args) -> int:
         status = "ok" if result.ok else "FAILED"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
         print(f"{account.id}: {status}; run {result.run_id}; {counts or 'nothing new'}; "
-              f"quarantined {result.quarantined}; API calls {result.api_calls}")
+              f"quarantined {result.quarantined}; API calls {result.api_calls}; {result.window}")
         for error in result.errors:
             print(f"  error: {error}", file=sys.stderr)
         failed += not result.ok
@@ -360,6 +362,99 @@ def _add_retention_parsers(sub) -> None:
     p.set_defaults(func=cmd_audit_report)
 
 
+
+# -- records requests (export, request close/show) ----------------------------------------------------------------
+
+
+def cmd_export(args) -> int:
+    from civic_archive import export, search
+
+    _, store, _ = _retention_context(args, need_config=False)
+    req = export.ExportRequest(
+        request_id=args.request_id,
+        criteria=search.Criteria(accounts=args.account or [], since=args.since, until=args.until, query=args.query,
+                                 include_removed=args.include_removed),
+        requester=args.requester, received=args.received, redaction_profile=args.redaction_profile,
+        jurisdiction=args.jurisdiction, timezone=args.timezone, run_by=args.by, closed_days=args.closed or [])
+    result = export.export(store, req, args.out, place_hold=not args.no_hold, store_in_archive=not args.no_archive_copy)
+    c = result.counts
+    print(f"request {args.request_id}: {c['rows']} row(s), {c['items']} item(s), {c['evidence records']} WARC "
+          f"record(s); package {result.path}")
+    if result.archive_prefix:
+        print(f"  copied into the archive under {result.archive_prefix}")
+    print(f"  hold: {result.hold_id or 'none'}; redactions: {result.redactions}")
+    d = result.deadline
+    print(f"  deadline: {d.get('deadline') or 'none fixed by statute'} ({d.get('citation', d.get('rule'))})")
+    return EXIT_OK
+
+
+def cmd_request_close(args) -> int:
+    from civic_archive import records_request
+
+    _, store, _ = _retention_context(args, need_config=False)
+    closed = records_request.close(store, args.request_id, closed_by=args.by, reason=args.reason)
+    held = ", ".join(closed["holds_released"]) or "none"
+    print(f"request {args.request_id} closed by {closed['closed_by']} at {closed['closed_at']}; holds released: {held}")
+    return EXIT_OK
+
+
+def cmd_request_show(args) -> int:
+    from civic_archive import records_request
+
+    _, store, _ = _retention_context(args, need_config=False)
+    doc = records_request.load(store, args.request_id)
+    if doc is None:
+        raise CommandError(f"no records request {args.request_id} in {store.uri}")
+    print(json.dumps(doc, indent=1, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _add_request_parsers(sub) -> None:
+    def archive_opts(p):
+        p.add_argument("--config", metavar="CITY.yaml", help="city configuration (for its archive location)")
+        p.add_argument("--archive", metavar="URI", help="archive location (default: the config's, else ./archive)")
+
+    p = sub.add_parser("export", help="answer a records request: search, hold and package responsive records",
+                       description="Find every version of every responsive record, place a hold on them until "
+                                   "`request close`, and write a BagIt bag (records CSV + Parquet, the WARC "
+                                   "evidence, an offline thread view, chain of custody, deadline summary) to "
+                                   "--out (a new folder, or a .zip), plus a copy under exports/ID/ in the archive.")
+    archive_opts(p)
+    p.add_argument("--request-id", required=True, metavar="ID", help="the request's id (letters, digits, - and _)")
+    p.add_argument("--account", action="append", metavar="ID", help="account id (repeatable; default: all)")
+    p.add_argument("--since", type=_date, metavar="DATE", help="items created on or after DATE (UTC)")
+    p.add_argument("--until", type=_date, metavar="DATE", help="items created on or before DATE (UTC)")
+    p.add_argument("--query", metavar="TEXT", help="items whose text or author contains TEXT (any case)")
+    p.add_argument("--include-removed", action="store_true", help="include hidden, removed and deleted content")
+    p.add_argument("--out", required=True, metavar="PATH", help="new folder for the bag, or a .zip file")
+    p.add_argument("--requester", metavar="NAME", help="who made the request")
+    p.add_argument("--received", type=_date, metavar="DATE", help="date the custodian received the request")
+    p.add_argument("--redaction-profile", metavar="NAME|FILE",
+                   help="redaction for the package only: none (default), commenter-identities, or a JSON file")
+    p.add_argument("--jurisdiction", choices=["MO", "MN"], help="statutory clock (default: the records')")
+    p.add_argument("--timezone", default="America/Chicago", metavar="TZ", help="local time zone for the view")
+    p.add_argument("--closed", type=_date, action="append", metavar="DATE",
+                   help="a day the office is closed besides weekends and federal holidays (repeatable)")
+    p.add_argument("--by", metavar="NAME", help="who runs the export (default: the login name)")
+    p.add_argument("--no-hold", action="store_true", help="do not place the request's hold (not recommended)")
+    p.add_argument("--no-archive-copy", action="store_true", help="do not copy the package into exports/ID/")
+    p.set_defaults(func=cmd_export)
+
+    req = sub.add_parser("request", help="show or close a records request",
+                         description="A records request is opened by its first export; closing it releases its hold.")
+    rs = req.add_subparsers(dest="request_command", metavar="ACTION", required=True)
+    p = rs.add_parser("close", help="close a request and release its hold")
+    p.add_argument("request_id", metavar="ID")
+    archive_opts(p)
+    p.add_argument("--by", required=True, metavar="NAME", help="who closes it")
+    p.add_argument("--reason", default="request answered", metavar="TEXT", help="why (default: request answered)")
+    p.set_defaults(func=cmd_request_close)
+    p = rs.add_parser("show", help="print a request's record")
+    p.add_argument("request_id", metavar="ID")
+    archive_opts(p)
+    p.set_defaults(func=cmd_request_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="civic-archive",
@@ -374,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, metavar="CITY.yaml", help="city configuration file")
     p.add_argument("--account", metavar="ID", help="harvest only this account id")
     p.add_argument("--archive", metavar="URI", help="archive location (default: the config's `archive`)")
+    p.add_argument("--full-sweep", action="store_true",
+                   help="walk every item of the account, not just the re-check window (see `harvest:` in the "
+                        "city config: recheck_days, full_sweep_days, full_sweep_below_items)")
     p.set_defaults(func=cmd_harvest)
 
     p = sub.add_parser("verify", help="re-verify every digest, hash and chain in the archive",
@@ -395,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated nights to harvest; content changes between nights (default 2)")
     p.set_defaults(func=cmd_demo)
     _add_retention_parsers(sub)
+    _add_request_parsers(sub)
     return parser
 
 

@@ -7,7 +7,6 @@ itself agrees the object is no longer locked or held.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 import shutil
@@ -21,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from civic_archive.storage import (
-    CHUNK, ArchiveStore, ObjectExists, ObjectMissing, Retention, StorageError, StoredObject, check_key,
+    CHUNK, ArchiveStore, ObjectExists, ObjectMissing, Retention, StorageError, StoredObject, check_key, sha256_file,
 )
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -308,13 +307,8 @@ def _translate(exc: ClientError, what: str) -> StorageError:
 
 
 def _sha256(path: str | os.PathLike) -> tuple[bytes, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.digest(), size
+    digest, size = sha256_file(path)
+    return bytes.fromhex(digest), size
 
 
 def _utc(value: datetime) -> datetime:

@@ -177,14 +177,14 @@ class LocalStore(ArchiveStore):
     def _put_spooled(self, key: str, src: Path, dest: Path) -> StoredObject:
         """A file built in this archive's spool is on the same filesystem: fsync it and link it into place
         instead of copying (the spool copy is removed with the run's spool)."""
-        h, size = hashlib.sha256(), 0
-        with open(src, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-            os.fsync(fh.fileno())
+        digest, size = sha256_file(src)
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self._link(str(src), dest, key)
-        return StoredObject(key, size, h.hexdigest())
+        return StoredObject(key, size, digest)
 
     def _link(self, src: str, dest: Path, key: str) -> None:
         os.chmod(src, 0o444)

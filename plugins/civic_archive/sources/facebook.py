@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from civic_archive.capture import Capture
 from civic_archive.records import Item, Media
+from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
 from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
@@ -20,9 +21,6 @@ POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_
                "subattachments}")
 COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},is_hidden,permalink_url,attachment,"
                   "comment_count,like_count")
-THROTTLE_CODES = {4, 17, 32, 613, 80001}
-TRANSIENT_CODES = {1, 2} | THROTTLE_CODES
-TOKEN_CODES = {190, 102}
 PAGE_LIMIT = 100
 
 

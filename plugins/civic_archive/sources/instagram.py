@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
+from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
 from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,6 @@ MEDIA_FIELDS = ("id,caption,media_type,media_url,permalink,timestamp,username,co
                 f"children{{{CHILD_FIELDS}}}")
 REPLY_FIELDS = "id,text,timestamp,username,from,hidden,like_count,parent_id"
 COMMENT_FIELDS = f"id,text,timestamp,username,from,hidden,like_count,parent_id,replies{{{REPLY_FIELDS}}}"
-THROTTLE_CODES = {4, 17, 32, 613, 80001, 80002}
-TRANSIENT_CODES = {1, 2} | THROTTLE_CODES
-TOKEN_CODES = {190, 102}
 PAGE_LIMIT = 50
 
 

@@ -1,0 +1,415 @@
+"""A records-request package: a BagIt 1.0 bag (RFC 8493) an attorney can check and a requester can open.
+
+    bagit.txt  bag-info.txt  manifest-sha256.txt  manifest-sha512.txt  tagmanifest-sha256.txt  tagmanifest-sha512.txt
+    data/records.csv, data/records.parquet   every responsive row (all versions), redacted per the profile,
+                                             each naming its evidence inside the package (evidence_file,
+                                             evidence_offset, evidence_length; media_evidence_* for attachments)
+    data/evidence/*.warc.gz                  per archived WARC file: its warcinfo record, then the exact records
+                                             behind the rows (gzip members copied byte for byte; a record that
+                                             holds a redacted value becomes a `conversion` record with
+                                             WARC-Refers-To naming the original)
+    data/view/index.html                     the offline thread view (exportview)
+    data/summary.md, data/summary.json       counts, statutory deadline, what was included
+    data/redaction-log.csv                   (with a redaction profile) what was blanked where, and why
+    data/chain-of-custody.json               who, when, parameters, counts, software, source objects, hold, and
+                                             the sha256 of every other file in data/
+
+The bag is written by this module (bagit-python 1.9 would write BagIt 0.97 and chdir) and validated with
+bagit-python. It is built in `out` (a new folder), or zipped when `out` ends in `.zip`, and copied into the
+archive under `exports/{request_id}/{export_id}/` unless told not to.
+"""
+from __future__ import annotations
+
+import csv
+import getpass
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import tempfile
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from warcio.archiveiterator import ArchiveIterator
+
+from civic_archive import SOFTWARE, __version__, exportview, recordscan, records_request, search
+from civic_archive.records import ARROW_SCHEMA
+from civic_archive.redaction_profiles import Redactor
+from civic_archive.redaction_profiles import load as load_profile
+from civic_archive.warc import CONFORMS_TO, Sha256WARCWriter
+
+EXTRA = [("key", pa.string()), ("item_status", pa.string()), ("moderation_timeline", pa.string()),
+         ("evidence_file", pa.string()), ("evidence_offset", pa.int64()), ("evidence_length", pa.int64()),
+         ("evidence_record_id", pa.string()), ("media_evidence_file", pa.string()),
+         ("media_evidence_offset", pa.int64()), ("media_evidence_length", pa.int64())]
+PACKAGE_SCHEMA = pa.schema(list(ARROW_SCHEMA) + [pa.field(n, t) for n, t in EXTRA])
+
+
+class ExportError(ValueError):
+    """The export cannot be made as asked."""
+
+
+@dataclass
+class ExportRequest:
+    request_id: str
+    criteria: search.Criteria = field(default_factory=search.Criteria)
+    requester: str | None = None
+    received: date | None = None
+    redaction_profile: str | None = None
+    jurisdiction: str | None = None
+    timezone: str = "America/Chicago"
+    run_by: str | None = None
+    closed_days: list[date] = field(default_factory=list)
+
+    def parameters(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "requester": self.requester,
+                "received": self.received.isoformat() if self.received else None, **self.criteria.as_dict(),
+                "redaction_profile": self.redaction_profile or "none", "jurisdiction": self.jurisdiction,
+                "timezone": self.timezone, "closed_days": [d.isoformat() for d in self.closed_days]}
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    bag_dir: Path
+    counts: dict[str, int]
+    deadline: dict[str, Any]
+    hold_id: str | None
+    archive_prefix: str | None
+    redactions: int
+
+
+def _who(run_by: str | None) -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return {"run_by": run_by or user, "os_user": user, "host": socket.gethostname()}
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# -- WARC evidence -----------------------------------------------------------------------------------------------
+
+
+def gzip_member(fh, offset: int, length: int | None = None) -> bytes:
+    """The gzip member (one WARC record) starting at `offset`; its length is found by inflating when unknown."""
+    fh.seek(offset)
+    if length:
+        data = fh.read(length)
+        if len(data) != length:
+            raise ExportError(f"WARC record at {offset} is cut short")
+        return data
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    buf = bytearray()
+    while not inflater.eof:
+        chunk = fh.read(1 << 16)
+        if not chunk:
+            raise ExportError(f"WARC record at {offset} is cut short")
+        buf += chunk
+        inflater.decompress(chunk)
+    return bytes(buf[:len(buf) - len(inflater.unused_data)])
+
+
+def _conversion(member: bytes, redactor: Redactor) -> tuple[bytes, str] | None:
+    """If the record holds a redacted value: a `conversion` record with it blanked, and its id."""
+    plain = zlib.decompress(member, 16 + zlib.MAX_WBITS)
+    _, n = redactor.data(plain)
+    if not n:
+        return None
+    record = next(iter(ArchiveIterator(io.BytesIO(member))))
+    original_id = record.rec_headers.get_header("WARC-Record-ID")
+    payload = record.content_stream().read()
+    headers = record.http_headers.to_str().encode("utf-8") if record.http_headers else b""
+    redacted, count = redactor.data(headers + payload)
+    out = io.BytesIO()
+    writer = Sha256WARCWriter(out, gzip=True, warc_version="1.1")
+    conv = writer.create_warc_record(
+        record.rec_headers.get_header("WARC-Target-URI") or "urn:x-civic-archive:redacted", "conversion",
+        payload=io.BytesIO(redacted), length=len(redacted),
+        warc_content_type="application/http; msgtype=response" if record.http_headers else
+        (record.rec_headers.get_header("Content-Type") or "application/octet-stream"),
+        warc_headers_dict={"WARC-Refers-To": original_id,
+                           "WARC-Date": record.rec_headers.get_header("WARC-Date")})
+    writer.write_record(conv)
+    redactor.note_evidence(original_id, "warc record (replaced by a redacted conversion record)", count)
+    return out.getvalue(), conv.rec_headers.get_header("WARC-Record-ID")
+
+
+def _record_id(member: bytes) -> str:
+    return next(iter(ArchiveIterator(io.BytesIO(member)))).rec_headers.get_header("WARC-Record-ID")
+
+
+def write_evidence(store, rows: list[dict[str, Any]], folder: Path, redactor: Redactor | None,
+                   files: recordscan.LocalFiles) -> dict[tuple[str, int], tuple[str, int, int, str]]:
+    """Cut the records behind `rows` (and their attachments) into `folder`, one .warc.gz per archived WARC
+    file, each opening with that file's warcinfo. Returns (warc_file, offset) -> (package path, offset,
+    length, record id in the package)."""
+    wanted: dict[str, dict[int, int | None]] = defaultdict(dict)
+    for row in rows:
+        if row.get("warc_file"):
+            wanted[row["warc_file"]][row["warc_offset"]] = row.get("warc_length")
+        if row.get("media_warc_file") and row.get("media_warc_offset") is not None:
+            wanted[row["media_warc_file"]].setdefault(row["media_warc_offset"], None)
+    folder.mkdir(parents=True, exist_ok=True)
+    where: dict[tuple[str, int], tuple[str, int, int, str]] = {}
+    for warc_file in sorted(wanted):
+        name = warc_file.rsplit("/", 1)[-1]
+        rel = f"evidence/{name}"
+        with open(files.path(warc_file), "rb") as src, open(folder / name, "xb") as out:
+            out.write(gzip_member(src, 0))  # warcinfo opens every archived WARC file
+            for offset in sorted(wanted[warc_file]):
+                if offset == 0:
+                    continue
+                member = gzip_member(src, offset, wanted[warc_file][offset])
+                record_id = None
+                if redactor is not None and redactor.profile.active:
+                    converted = _conversion(member, redactor)
+                    if converted:
+                        member, record_id = converted
+                pos = out.tell()
+                out.write(member)
+                where[(warc_file, offset)] = (rel, pos, len(member), record_id or _record_id(member))
+    return where
+
+
+# -- the package -----------------------------------------------------------------------------------------------
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "x", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=PACKAGE_SCHEMA.names, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _iso(v) for k, v in row.items()})
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    table = pa.Table.from_pylist([{k: r.get(k) for k in PACKAGE_SCHEMA.names} for r in rows], schema=PACKAGE_SCHEMA)
+    pq.write_table(table, path, compression="zstd")
+
+
+def _hashes(path: Path) -> dict[str, str]:
+    h256, h512 = hashlib.sha256(), hashlib.sha512()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h256.update(chunk)
+            h512.update(chunk)
+    return {"sha256": h256.hexdigest(), "sha512": h512.hexdigest()}
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def write_bag(bag: Path, bag_info: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Turn a folder holding `data/` into a BagIt 1.0 bag (sha256 + sha512 manifests and tag manifests)."""
+    payload = {p.relative_to(bag).as_posix(): _hashes(p) for p in _files(bag / "data")}
+    octets = sum((bag / rel).stat().st_size for rel in payload)
+    (bag / "bagit.txt").write_text("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8")
+    info = {**bag_info, "Bagging-Date": date.today().isoformat(), "Bag-Software-Agent": SOFTWARE,
+            "Payload-Oxum": f"{octets}.{len(payload)}"}
+    (bag / "bag-info.txt").write_text("".join(f"{k}: {' '.join(str(v).split())}\n" for k, v in info.items()),
+                                      encoding="utf-8")
+    for alg in ("sha256", "sha512"):
+        (bag / f"manifest-{alg}.txt").write_text("".join(f"{h[alg]}  {rel}\n" for rel, h in sorted(payload.items())),
+                                                 encoding="utf-8")
+    tags = ["bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt"]
+    for alg in ("sha256", "sha512"):
+        (bag / f"tagmanifest-{alg}.txt").write_text("".join(f"{_hashes(bag / t)[alg]}  {t}\n" for t in tags),
+                                                    encoding="utf-8")
+    return payload
+
+
+def _summary_md(meta: dict[str, Any]) -> str:
+    d = meta["deadline"]
+    lines = [f"# Records request {meta['request_id']}", "",
+             f"- Requester: {meta.get('requester') or '(not recorded)'}",
+             f"- Date received: {meta.get('received') or '(not recorded)'}",
+             f"- Exported: {meta['exported_at']} by {meta['run_by']} ({SOFTWARE})",
+             f"- Jurisdiction: {d.get('jurisdiction') or '(unknown)'}",
+             f"- Statutory rule: {d.get('rule')}" + (f" ({d['citation']})" if d.get("citation") else ""),
+             f"- Deadline: {d.get('deadline') or 'none fixed by statute'}"
+             + (f", {d['deadline_time']}" if d.get("deadline_time") else ""),
+             f"- Business days: {d.get('holidays_counted', '')}; not counted: {d.get('holidays_not_counted', '')}",
+             f"- Hold: {meta.get('hold_id') or 'none placed'} (released when the request is closed: "
+             f"`civic-archive request close {meta['request_id']}`)",
+             f"- Hidden/removed/deleted content included: {'yes' if meta['parameters']['include_removed'] else 'no'}",
+             f"- Redaction profile: {meta['parameters']['redaction_profile']} ({meta['redactions']} redaction(s); "
+             "see redaction-log.csv)", "", "## Counts", ""]
+    lines += [f"- {k}: {v}" for k, v in meta["counts"].items()]
+    lines += ["", "## Contents", "",
+              "- `records.csv`, `records.parquet`: one row per version of each responsive item; `evidence_file`, "
+              "`evidence_offset`, `evidence_length` locate the WARC record behind the row in `evidence/`",
+              "- `evidence/*.warc.gz`: the archived platform responses (WARC/1.1), each file opening with its "
+              "warcinfo record", "- `view/index.html`: a readable thread view (open it in any browser, offline)",
+              "- `chain-of-custody.json`: who made this package, when, how, and the SHA-256 of every file", ""]
+    return "\n".join(lines)
+
+
+def _related_rows(store, keys: list[str], record_ids: set[str], files) -> list[dict[str, Any]]:
+    """Rows anywhere in these records files evidenced by the same WARC records (other commenters on a page)."""
+    if not keys or not record_ids:
+        return []
+    table = recordscan.query_rows(store, keys, "SELECT account_id, kind, author_id, author_name FROM {rows} "
+                                  "WHERE list_contains($ids, warc_record_id)", {"ids": sorted(record_ids)}, files)
+    return table.to_pylist() if table is not None else []
+
+
+def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: bool = True,
+           store_in_archive: bool = True, now: datetime | None = None) -> ExportResult:
+    """Search, hold, package and (optionally) copy the package into the archive. See the module docstring."""
+    records_request.check_id(req.request_id)
+    now = now or datetime.now(timezone.utc)
+    out = Path(out)
+    as_zip = out.suffix == ".zip"
+    if out.exists() and (as_zip or any(out.iterdir())):
+        raise ExportError(f"{out} already exists: give a new folder (or .zip) for the package")
+    profile = load_profile(req.redaction_profile)
+    who = _who(req.run_by)
+    with recordscan.local_files(store) as files:
+        keys = recordscan.records_keys(store)
+        table = search.find(store, req.criteria, keys=keys, files=files)
+        rows = search.rows(table)
+        jurisdiction = req.jurisdiction or next((r["jurisdiction"] for r in rows if r.get("jurisdiction")), None)
+        doc, hold_id = records_request.open_request(
+            store, req.request_id, criteria=req.criteria.as_dict(), opened_by=who["run_by"],
+            requester=req.requester, received=req.received.isoformat() if req.received else None,
+            record_ids=[r["record_id"] for r in rows], place_hold=place_hold, now=now)
+        redactor = Redactor(profile)
+        if profile.active:
+            accounts = sorted({r["account_id"] for r in rows})
+            related = _related_rows(store, recordscan.prune_keys(keys, accounts=accounts),
+                                    {r["warc_record_id"] for r in rows if r.get("warc_record_id")}, files)
+            redactor.collect(rows + related)
+        tmp_root = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
+        try:
+            bag = tmp_root / "bag"
+            data = bag / "data"
+            data.mkdir(parents=True)
+            where = write_evidence(store, rows, data / "evidence", redactor, files)
+        except BaseException:
+            shutil.rmtree(tmp_root, ignore_errors=True)
+            raise
+    try:
+        package_rows = []
+        for row in rows:
+            row = redactor.row(row) if profile.active else row
+            ev = where.get((row["warc_file"], row["warc_offset"])) if row.get("warc_file") else None
+            if ev:
+                row.update(evidence_file=ev[0], evidence_offset=ev[1], evidence_length=ev[2], evidence_record_id=ev[3])
+            mev = where.get((row.get("media_warc_file"), row.get("media_warc_offset")))
+            if mev:
+                row.update(media_evidence_file=mev[0], media_evidence_offset=mev[1], media_evidence_length=mev[2])
+            package_rows.append(row)
+        counts = {"rows": len(package_rows),
+                  "items": len({(r["account_id"], r["kind"], r["platform_id"]) for r in package_rows})}
+        for r in package_rows:
+            counts[f"rows {r['kind']}"] = counts.get(f"rows {r['kind']}", 0) + 1
+        for r in package_rows:
+            counts[f"rows status {r['status']}"] = counts.get(f"rows status {r['status']}", 0) + 1
+        counts["evidence files"] = len(list((data / "evidence").glob("*.warc.gz")))
+        counts["evidence records"] = len(where)
+        dl = records_request.deadline(jurisdiction, req.received, req.closed_days)
+        params = req.parameters()
+        params["jurisdiction"] = jurisdiction
+        meta = {"request_id": req.request_id, "requester": req.requester, "received": params["received"],
+                "exported_at": _iso(now), **who, "parameters": params, "counts": counts, "deadline": dl,
+                "hold_id": hold_id, "redactions": len(redactor.log)}
+        _write_csv(data / "records.csv", package_rows)
+        _write_parquet(data / "records.parquet", package_rows)
+        (data / "view").mkdir()
+        (data / "view" / "index.html").write_text(exportview.render(package_rows, meta, req.timezone), encoding="utf-8")
+        (data / "summary.md").write_text(_summary_md(meta), encoding="utf-8")
+        (data / "summary.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False, default=str) + "\n",
+                                           encoding="utf-8")
+        if profile.active:
+            with open(data / "redaction-log.csv", "x", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=["record_id", "where", "occurrences", "profile", "reason"])
+                w.writeheader()
+                w.writerows(redactor.log)
+        custody = {"custody_version": 1, **meta, "software": SOFTWARE, "software_version": __version__,
+                   "archive": store.uri, "request": doc,
+                   "source_objects": sorted({r["key"] for r in rows} | {r["warc_file"] for r in rows if r.get("warc_file")}
+                                            | {r["media_warc_file"] for r in rows if r.get("media_warc_file")}),
+                   "files": {p.relative_to(data).as_posix(): {"sha256": _hashes(p)["sha256"], "bytes": p.stat().st_size}
+                             for p in _files(data)}}
+        (data / "chain-of-custody.json").write_text(json.dumps(custody, indent=1, ensure_ascii=False, default=str)
+                                                    + "\n", encoding="utf-8")
+        write_bag(bag, {"Source-Organization": "civic-archive", "External-Identifier": req.request_id,
+                        "External-Description": f"Records request {req.request_id}", "Bag-Count": "1 of 1"})
+        export_id = f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}Z"
+        prefix = None
+        if store_in_archive:
+            prefix = f"exports/{req.request_id}/{export_id}/"
+            for path in _files(bag):
+                store.put_file(prefix + path.relative_to(bag).as_posix(), path)
+        if as_zip:
+            base = shutil.make_archive(str(tmp_root / "pkg"), "zip", root_dir=bag.parent, base_dir="bag")
+            os.replace(base, out)
+            final = out
+        else:
+            if out.exists():
+                out.rmdir()
+            shutil.move(str(bag), str(out))
+            final = out
+        return ExportResult(final, out if not as_zip else Path(), counts, dl, hold_id, prefix, len(redactor.log))
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def archive_uri() -> str:
+    """The archive the DAG exports from: the configured city's, else the demo archive (as the nightly DAG)."""
+    from civic_archive import config as cfg, nightly
+
+    path = nightly.config_path()
+    return cfg.load(path).archive if path else nightly.demo_archive()
+
+
+def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str | None = None) -> dict[str, Any]:
+    """The DAG task: validate the trigger form's params against the schema, export, return a summary."""
+    from civic_archive import schemas
+    from civic_archive.storage import open_store
+
+    params = {k: v for k, v in params.items() if v not in (None, "") or k == "request_id"}
+    schemas.validate("export-request.schema.json", params)
+    req = ExportRequest(
+        request_id=params["request_id"],
+        criteria=search.Criteria(accounts=params.get("accounts") or [], since=params.get("since"),
+                                 until=params.get("until"), query=params.get("query"),
+                                 include_removed=bool(params.get("include_removed"))),
+        requester=params.get("requester"),
+        received=date.fromisoformat(params["received"]) if params.get("received") else None,
+        redaction_profile=params.get("redaction_profile"), jurisdiction=params.get("jurisdiction"),
+        run_by=params.get("requested_by") or "airflow")
+    store = open_store(uri or archive_uri(), create=False)
+    now = datetime.now(timezone.utc)
+    tmp = None
+    if export_dir:
+        Path(export_dir).mkdir(parents=True, exist_ok=True)
+        out = Path(export_dir) / f"{req.request_id}-{now:%Y%m%dT%H%M%S}Z.zip"
+    else:
+        tmp = tempfile.mkdtemp(prefix="civic-archive-export-")
+        out = Path(tmp) / "package"
+    try:
+        result = export(store, req, out, store_in_archive=True, now=now)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"request_id": req.request_id, "counts": result.counts, "archive_prefix": result.archive_prefix,
+            "zip": str(out) if export_dir else None, "hold_id": result.hold_id, "deadline": result.deadline.get("deadline"),
+            "redactions": result.redactions}

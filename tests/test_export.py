@@ -1,0 +1,235 @@
+"""Records-request exports from a multi-night demo archive: the bag validates, every row traces to its WARC
+record inside the bag, hidden/removed items appear only when asked for, redacted values appear nowhere,
+the request's hold is placed and released, and the CLI does the same."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import bagit
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from civic_archive import cli, export, holds, records_request, redaction_profiles, search
+from civic_archive.storage import LocalStore
+
+from archive_builders import harvest_demo
+
+ACCOUNT = "parks-facebook"
+SCRIPT_POST = 'Pool schedule <script>document.title="pwned";document.body.append("INJECTED")</script> <b>bold?</b>'
+RESIDENT = "Zebulon Quartermaine"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Three nights of the demo city, with a post holding markup, a named resident's comment, a hidden and a
+    deleted comment, and an edit. Returns the pristine archive folder and what was done."""
+    from civic_archive.fakes import FakePlatforms, World
+
+    root = tmp_path_factory.mktemp("demo") / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        world = fakes.world
+        post = world.add_post(ACCOUNT, SCRIPT_POST)
+        named = world.add_comment(post, "Will the pool open at 6? " + "thanks", author=RESIDENT)
+        hidden = world.add_comment(post, "This comment gets hidden by the city")
+        gone = world.add_comment(post, "This comment gets deleted later")
+        reply = world.add_comment(named, f"Replying to {RESIDENT}: yes, at six")
+        harvest_demo(fakes, f"file://{root}", nights=1)
+        world.hide(hidden)
+        world.delete(gone)
+        world.edit(post, SCRIPT_POST + " (updated)")
+        fakes.world.next_night()
+        city, store, _ = harvest_demo(fakes, f"file://{root}", nights=2)
+    ids = {"post": post, "named": named, "hidden": hidden, "gone": gone, "reply": reply}
+    return root, ids
+
+
+@pytest.fixture
+def store(demo, tmp_path):
+    root, _ = demo
+    copy = tmp_path / "archive"
+    shutil.copytree(root, copy)
+    for p in copy.rglob("*"):  # the archive's objects are read-only; the copy must be removable
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return LocalStore(copy)
+
+
+def run(store, tmp_path, name="pkg", **kw):
+    criteria = search.Criteria(**{k: kw.pop(k) for k in list(kw) if k in ("accounts", "since", "until", "query",
+                                                                           "include_removed")})
+    req = export.ExportRequest(request_id=kw.pop("request_id", "R-2026-001"), criteria=criteria,
+                               requester="A. Reporter", received=date(2026, 11, 20), run_by="clerk", **kw)
+    return export.export(store, req, tmp_path / name)
+
+
+def package_rows(bag: Path) -> list[dict]:
+    return pq.read_table(bag / "data" / "records.parquet").to_pylist()
+
+
+def test_bag_validates_and_every_row_traces_to_its_warc_record(store, tmp_path, demo):
+    result = run(store, tmp_path, accounts=[ACCOUNT], include_removed=True)
+    bag = bagit.Bag(str(result.path))
+    bag.validate()  # full validation: every checksum of every payload and tag file
+    assert (result.path / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
+    rows = package_rows(result.path)
+    assert rows and {r["account_id"] for r in rows} == {ACCOUNT}
+    with open(result.path / "data" / "records.csv", newline="", encoding="utf-8") as fh:
+        assert [r["record_id"] for r in csv.DictReader(fh)] == [r["record_id"] for r in rows]
+    files = {}
+    for row in rows:
+        path = result.path / "data" / row["evidence_file"]
+        if path not in files:
+            with open(path, "rb") as fh:
+                records = list(ArchiveIterator(fh, check_digests=True))
+            first = next(iter(ArchiveIterator(open(path, "rb"))))
+            assert first.rec_type == "warcinfo"
+            files[path] = path.read_bytes()
+        member = files[path][row["evidence_offset"]:row["evidence_offset"] + row["evidence_length"]]
+        record = next(iter(ArchiveIterator(io.BytesIO(member), check_digests=True)))
+        assert record.rec_headers.get_header("WARC-Record-ID") == row["warc_record_id"] == row["evidence_record_id"]
+        assert record.rec_type == "response"
+        body = record.content_stream().read().decode("utf-8")
+        assert row["platform_id"] in body  # the platform's own response names the item
+        assert record.digest_checker.passed is not False
+    # the WARC files in the bag read whole, with valid digests
+    for path in files:
+        with open(path, "rb") as fh:
+            for rec in ArchiveIterator(fh, check_digests=True):
+                rec.content_stream().read()
+                assert rec.digest_checker.passed is not False, rec.digest_checker.problems
+    custody = json.loads((result.path / "data" / "chain-of-custody.json").read_text())
+    assert custody["run_by"] == "clerk" and custody["software"].startswith("civic-archive/")
+    assert custody["parameters"]["accounts"] == [ACCOUNT] and custody["counts"]["rows"] == len(rows)
+    for rel, info in custody["files"].items():
+        assert bag.entries[f"data/{rel}"]["sha256"] == info["sha256"]
+    assert set(custody["files"]) >= {"records.csv", "records.parquet", "view/index.html", "summary.md"}
+    summary = json.loads((result.path / "data" / "summary.json").read_text())
+    assert summary["deadline"]["deadline"] == "2026-11-25" and summary["deadline"]["citation"] == "RSMo 610.023.3"
+    # a copy of the package lives in the archive under exports/{request_id}/
+    keys = list(store.list("exports/R-2026-001/"))
+    assert any(k.endswith("/data/records.parquet") for k in keys) and "exports/R-2026-001/request.json" in keys
+
+
+def test_hidden_and_removed_only_when_asked(store, tmp_path, demo):
+    _, ids = demo
+    without = package_rows(run(store, tmp_path, "a", request_id="R-a", accounts=[ACCOUNT]).path)
+    with_ = package_rows(run(store, tmp_path, "b", request_id="R-b", accounts=[ACCOUNT], include_removed=True).path)
+    moderated = ("hidden", "removed", "deleted")
+    assert not [r for r in without if r["status"] in moderated or r["item_status"] in moderated]
+    assert not {ids["hidden"], ids["gone"]} & {r["platform_id"] for r in without}
+    by_id = {}
+    for r in with_:
+        by_id.setdefault(r["platform_id"], []).append(r)
+    assert by_id[ids["hidden"]][-1]["status"] == "hidden"
+    gone = by_id[ids["gone"]]
+    assert gone[-1]["status"] in ("deleted", "removed") and gone[-1]["text"] == "This comment gets deleted later"
+    timeline = json.loads(gone[-1]["moderation_timeline"])
+    assert [t["status"] for t in timeline][0] == "live" and timeline[-1]["removed_detected_at"]
+    post = by_id[ids["post"]]
+    assert [r["version"] for r in post] == [1, 2] and post[0]["text"] == SCRIPT_POST  # every version
+    view = (tmp_path / "a" / "data" / "view" / "index.html").read_text()
+    assert "This comment gets hidden by the city" not in view and "This comment gets deleted later" not in view
+
+
+def test_text_query_and_dates(store, tmp_path, demo):
+    _, ids = demo
+    rows = package_rows(run(store, tmp_path, request_id="R-q", query="POOL SCHEDULE").path)
+    assert {r["platform_id"] for r in rows} == {ids["post"]}
+    none = search.find(store, search.Criteria(since=date(2001, 1, 1), until=date(2001, 1, 31)))
+    assert none is None or none.num_rows == 0
+
+
+def _all_bytes(root: Path):
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        yield path, data
+        if path.suffix == ".gz":
+            yield path, gzip.decompress(data)
+        if path.suffix == ".parquet":
+            yield path, pq.read_table(path).to_pandas().to_csv().encode() if False else \
+                json.dumps(pq.read_table(path).to_pylist(), default=str, ensure_ascii=False).encode()
+
+
+def test_redacted_values_appear_nowhere_in_the_bag(store, tmp_path, demo):
+    _, ids = demo
+    plain = run(store, tmp_path, "plain", request_id="R-plain", accounts=[ACCOUNT], include_removed=True)
+    plain_rows = package_rows(plain.path)
+    commenters = {r["author_name"] for r in plain_rows if r["kind"] in ("comment", "reply")} - {None}
+    officials = redaction_profiles.official_identities(plain_rows)
+    assert "Example City Parks & Recreation" in officials
+    commenter_ids = {r["author_id"] for r in plain_rows if r["kind"] in ("comment", "reply")} - {None}
+    assert RESIDENT in commenters
+    assert any(RESIDENT.encode() in data for _, data in _all_bytes(plain.path))  # the check can see it
+
+    result = run(store, tmp_path, "red", request_id="R-red", accounts=[ACCOUNT], include_removed=True,
+                 redaction_profile="commenter-identities")
+    bagit.Bag(str(result.path)).validate()
+    rows = package_rows(result.path)
+    assert result.redactions > 0 and len(rows) == len(plain_rows)
+    secrets = {v for v in commenters | commenter_ids if v not in officials and len(v) >= 4}
+    assert secrets
+    for path, data in _all_bytes(result.path):
+        for value in secrets:
+            for form in {value, json.dumps(value)[1:-1]}:
+                assert form.encode() not in data, f"{value!r} found in {path}"
+    named = next(r for r in rows if r["platform_id"] == ids["named"])
+    assert named["author_name"] == "[REDACTED]" and named["text"].startswith("Will the pool open")
+    reply = next(r for r in rows if r["platform_id"] == ids["reply"])
+    assert reply["text"] == "Replying to [REDACTED]: yes, at six"
+    # a record holding a redacted value is a conversion record that names the original
+    member_rows = [r for r in rows if r["evidence_record_id"] != r["warc_record_id"]]
+    assert member_rows
+    r = member_rows[0]
+    data = (result.path / "data" / r["evidence_file"]).read_bytes()
+    rec = next(iter(ArchiveIterator(io.BytesIO(data[r["evidence_offset"]:r["evidence_offset"] + r["evidence_length"]]))))
+    assert rec.rec_type == "conversion" and rec.rec_headers.get_header("WARC-Refers-To") == r["warc_record_id"]
+    log = (result.path / "data" / "redaction-log.csv").read_text()
+    assert "commenter-identities" in log and RESIDENT not in log
+    # the archive itself is untouched
+    assert search.find(store, search.Criteria(query=RESIDENT)).num_rows >= 1
+
+
+def test_hold_is_placed_and_released_on_close(store, tmp_path):
+    result = run(store, tmp_path, request_id="R-hold", accounts=[ACCOUNT], since=date(2020, 1, 1))
+    hold = holds.get(store, result.hold_id)
+    assert hold.active and hold.kind == "records_request" and hold.request_id == "R-hold"
+    assert hold.scope == {"accounts": [ACCOUNT], "since": "2020-01-01"}
+    keys = [k for k in store.list("records/") if k.endswith(".parquet")]
+    covered = holds.covered_rows(store, [hold], keys)
+    exported = {r["record_id"] for r in package_rows(result.path)}
+    assert exported <= set(covered.column("record_id").to_pylist())
+    closed = records_request.close(store, "R-hold", closed_by="clerk")
+    assert closed["holds_released"] == [hold.hold_id] and not holds.get(store, hold.hold_id).active
+    with pytest.raises(records_request.RequestError):
+        run(store, tmp_path, "again", request_id="R-hold")
+
+
+def test_zip_output(store, tmp_path):
+    req = export.ExportRequest(request_id="R-zip", criteria=search.Criteria(accounts=[ACCOUNT]))
+    result = export.export(store, req, tmp_path / "out.zip", store_in_archive=False)
+    with zipfile.ZipFile(result.path) as zf:
+        zf.extractall(tmp_path / "unz")
+    bagit.Bag(str(tmp_path / "unz" / "bag")).validate()
+
+
+def test_cli_export_and_request_close(store, tmp_path, capsys):
+    uri = f"file://{store.root}" if hasattr(store, "root") else store.uri
+    out = tmp_path / "cli-pkg"
+    code = cli.main(["export", "--archive", uri, "--request-id", "R-cli", "--account", ACCOUNT, "--query", "pool",
+                     "--include-removed", "--out", str(out), "--requester", "Jo", "--received", "2026-11-20",
+                     "--by", "clerk"])
+    text = capsys.readouterr().out
+    assert code == 0 and "request R-cli:" in text and "deadline: 2026-11-25" in text
+    bagit.Bag(str(out)).validate()
+    assert cli.main(["request", "close", "R-cli", "--archive", uri, "--by", "clerk"]) == 0
+    assert "holds released: REQ-R-cli" in capsys.readouterr().out
+    code = cli.main(["export", "--archive", uri, "--request-id", "bad id!", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "not a request id" in err
