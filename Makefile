@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-full install clean
+.PHONY: demo test bench bench-full install clean browser
 
 $(STAMP): pyproject.toml constraints/py3.11.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/civic-archive demo --archive file://./archive
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The records-request view is checked in a real browser (Debian's chromium). Installed here when running as
+# root on Debian; elsewhere install it yourself, or that one test is skipped (CI requires it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "note: chromium not installed; the browser test will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
