@@ -102,7 +102,10 @@ class Capture:
 
     def json(self) -> Any:
         if self._json is None:
-            self._json = json.loads(self.body)
+            try:
+                self._json = json.loads(self.body)
+            except RecursionError:  # hostile nesting (json.loads recurses once per level): refuse, never crash
+                raise ValueError("JSON nested too deeply to parse") from None
         return self._json
 
     @property

@@ -27,6 +27,7 @@ def _existing_store(uri: str):
 def cmd_harvest(args) -> int:
     from civic_archive import config as cfg
     from civic_archive.harvest import config_options, harvest_account
+    from civic_archive.lease import LeaseHeld
     from civic_archive.storage import open_store
 
     city = cfg.load(args.config)
@@ -38,7 +39,7 @@ def cmd_harvest(args) -> int:
     for account in accounts:
         try:
             result = harvest_account(city, account, store, options=options)
-        except cfg.ConfigError as exc:  # e.g. this account's token variable is unset: the others go on
+        except (cfg.ConfigError, LeaseHeld) as exc:  # e.g. an unset token variable, a run already going: others go on
             print(f"{account.id}: FAILED; {exc}", file=sys.stderr)
             failed += 1
             continue

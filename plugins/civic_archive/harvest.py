@@ -13,6 +13,7 @@ covered to its end, and the failure goes into the run's report and the manifest 
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from civic_archive import SOFTWARE, changes, manifest, records, retention, schemas
 from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account, CityConfig, resolve_secret
+from civic_archive.lease import account_lease
 from civic_archive.run import ArchiveRun
 from civic_archive.sources import ApiError, Invalid, TokenExpired, source_class
 from civic_archive.storage import ArchiveStore
@@ -210,18 +212,21 @@ def harvest_account(config: CityConfig, account: Account, store: ArchiveStore, *
                     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                     session_options: dict[str, Any] | None = None,
                     options: HarvestOptions | None = None) -> HarvestResult:
-    run = ArchiveRun(store, account.id, warcinfo={
-        "operator": config.operator or config.city, "city": config.city, "account": account.id,
-        "platform": account.platform, "handle": account.handle, "jurisdiction": config.jurisdiction,
-    }, warc_max_bytes=config.warc_max_bytes, clock=clock)
-    result = HarvestResult(account.id, run.run_id, manifest.manifest_key(run.run_id))
-    try:
-        _harvest(config, account, store, run, result, clock, session_options or {},
-                 options or config_options(config))
-        run.commit({"city": config.city, "account": account.id, "platform": account.platform,
-                    "summary": result.as_dict()})
-    finally:
-        run.cleanup()
+    # One harvest of an account at a time (raises LeaseHeld, before anything is written, if another holds it).
+    with account_lease(store, account.id) as held:
+        run = ArchiveRun(store, account.id, warcinfo={
+            "operator": config.operator or config.city, "city": config.city, "account": account.id,
+            "platform": account.platform, "handle": account.handle, "jurisdiction": config.jurisdiction,
+        }, warc_max_bytes=config.warc_max_bytes, clock=clock)
+        result = HarvestResult(account.id, run.run_id, manifest.manifest_key(run.run_id))
+        try:
+            _harvest(config, account, store, run, result, clock, session_options or {},
+                     options or config_options(config))
+            held.check()  # the chain must not have moved since the lease was taken (LeaseLost otherwise)
+            run.commit({"city": config.city, "account": account.id, "platform": account.platform,
+                        "summary": result.as_dict()})
+        finally:
+            run.cleanup()
     return result
 
 
@@ -250,8 +255,13 @@ def _harvest(config, account, store, run, result, clock, session_options, option
         doc = {"reason": reason, "payload": payload, "account": account.id, "run_id": run.run_id,
                "warc_file": ref and ref.warc_file, "warc_offset": ref and ref.offset,
                "warc_record_id": ref and ref.record_id}
-        run.add_bytes(f"quarantine/{run.run_id}/{quarantine_n:06d}.json",
-                      json.dumps(doc, indent=1, sort_keys=True, default=str, ensure_ascii=False).encode(),
+        try:
+            data = json.dumps(doc, indent=1, sort_keys=True, default=str, ensure_ascii=False).encode(
+                "utf-8", "backslashreplace")
+        except (RecursionError, ValueError):  # hostile nesting: keep the reason and the WARC pointer
+            doc["payload"] = f"(not reproduced: nested too deeply; see the WARC record) {str(payload)[:2000]}"
+            data = json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
+        run.add_bytes(f"quarantine/{run.run_id}/{quarantine_n:06d}.json", data,
                       "quarantine", 1, content_type="application/json")
         quarantine_n += 1
 
@@ -265,10 +275,15 @@ def _harvest(config, account, store, run, result, clock, session_options, option
                 current_root = root = obj.platform_id
             else:
                 root = obj.root_platform_id or current_root
-            row = records.to_row(obj, account_id=account.id, platform=account.platform, version=1,
-                                 status="hidden" if obj.hidden else "live", captured_at=captured_at,
-                                 run_id=run.run_id, jurisdiction=config.jurisdiction)
-            row.update(retention.classify(config, account, row))
+            try:
+                row = records.to_row(obj, account_id=account.id, platform=account.platform, version=1,
+                                     status="hidden" if obj.hidden else "live", captured_at=captured_at,
+                                     run_id=run.run_id, jurisdiction=config.jurisdiction)
+                row.update(retention.classify(config, account, row))
+                _check_text(row)
+            except (ValueError, TypeError, RecursionError) as exc:  # e.g. nested too deeply, lone surrogates
+                quarantined(f"record could not be built: {type(exc).__name__}: {str(exc)[:300]}", obj.raw, obj.ref)
+                continue
             problems = schemas.fast_errors(records.RECORD_SCHEMA, row)
             if problems:
                 quarantined("record does not match record.schema.json: " + "; ".join(problems[:5]), obj.raw, obj.ref)
@@ -276,12 +291,18 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
     except (TokenExpired, ApiError, CaptureError) as exc:
         result.errors.append(str(exc))
+        if exc.ref is not None:  # the failed exchange (or attempt) is in the WARC: point at it
+            quarantined(f"walk stopped: {exc}", getattr(exc, "payload", None), exc.ref)
     spool.close()
     result.complete = source.complete
 
     detector = changes.Detector(account.id, spool.parts, inputs, run.spool)
     try:
         result.counts["seen"] = detector.observed_count()
+        for raw, ref, first_ref in _changed_while_paged(detector, spool):
+            quarantined("item listed again in this walk with different content (it changed while being "
+                        f"paged); the first sighting (WARC record {first_ref}) is archived, this one is kept "
+                        "here and its change is recorded by the next run", raw, ref)
         writer = RecordsWriter(run, account.id, captured_at)
         for batch in detector.changed(BATCH_ROWS):
             writer.write(pa.Table.from_batches([batch]))
@@ -305,6 +326,35 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     result.notes.extend(getattr(source, "notes", []))
     run.add_bytes(f"manifests/{run.run_id}.report.md", report(config, account, result).encode(), "report",
                   content_type="text/markdown")
+
+
+def _check_text(row: dict[str, Any]) -> None:
+    """Text a record will store must encode as UTF-8 (a JSON `\\ud800` escape decodes to a lone surrogate)."""
+    for value in row.values():
+        if isinstance(value, str):
+            value.encode("utf-8")
+
+
+def _changed_while_paged(detector: changes.Detector, spool: changes.ObservedSpool):
+    """(raw payload, WarcRef, first sighting's WARC record id) of every later sighting of an item whose
+    content differs from its first sighting in this walk (detection keeps the first one)."""
+    if not spool.paths:
+        return
+    from civic_archive.warc import WarcRef
+
+    rows = detector.con.execute(f"""
+        WITH o AS (SELECT kind, platform_id, seq, content_sha256, raw_json, warc_file, warc_offset, warc_record_id
+                   FROM read_parquet({changes._parquet_list(spool.paths)})),
+             f AS (SELECT kind, platform_id, arg_min(content_sha256, seq) AS sha, arg_min(warc_record_id, seq) AS rid
+                   FROM o GROUP BY kind, platform_id HAVING count(DISTINCT content_sha256) > 1)
+        SELECT o.raw_json, o.warc_file, o.warc_offset, o.warc_record_id, f.rid FROM o JOIN f USING (kind, platform_id)
+        WHERE o.content_sha256 <> f.sha ORDER BY o.seq""").fetchall()
+    for raw, warc_file, offset, record_id, first in rows:
+        try:
+            payload = json.loads(raw) if raw else None
+        except (ValueError, RecursionError):
+            payload = raw
+        yield payload, WarcRef(warc_file, offset, 0, record_id), first
 
 
 def _gone(source, detector: changes.Detector, result: HarvestResult, now: datetime, run_id: str,
@@ -395,7 +445,13 @@ def report(config: CityConfig, account: Account, result: HarvestResult) -> str:
         lines.append(f"| {what} | {result.counts.get(what, 0)} |")
     lines += ["", f"Items seen: {result.counts.get('seen', 0)}. Quarantined payloads: {result.quarantined}.", ""]
     lines.append("## Errors" if result.errors else "No API errors.")
-    lines += [f"- {e}" for e in result.errors]
+    lines += [f"- {_md(e)}" for e in result.errors]
     if result.notes:
-        lines += ["", "## Notes (what could not be fetched, and why)"] + [f"- {n}" for n in result.notes]
+        lines += ["", "## Notes (what could not be fetched, and why)"] + [f"- {_md(n)}" for n in result.notes]
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Platform-supplied text in the Markdown report: inert (no HTML), one line, printable."""
+    text = html.escape(str(text), quote=False)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)

@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 from civic_archive import manifest, records, schemas
 from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
-IGNORED_PREFIXES = ("exports/",)  # export packages carry their own BagIt manifests
+IGNORED_PREFIXES = ("exports/", "locks/")  # exports carry their own BagIt manifests; locks/ holds run leases
 OWN_RECORD_PREFIXES = ("holds/", "disposition/")  # checked by the disposition-log and hold checks below
 
 

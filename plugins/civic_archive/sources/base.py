@@ -20,11 +20,13 @@ from civic_archive.warc import WarcRef
 class ApiError(Exception):
     """The platform answered with an error the connector cannot get past."""
 
-    def __init__(self, message: str, *, code: Any = None, transient: bool = False, ref: WarcRef | None = None):
+    def __init__(self, message: str, *, code: Any = None, transient: bool = False, ref: WarcRef | None = None,
+                 payload: Any = None):
         super().__init__(message)
         self.code = code
         self.transient = transient
         self.ref = ref
+        self.payload = payload  # an excerpt of what could not be read (the WARC record holds all of it)
 
 
 class TokenExpired(ApiError):
@@ -99,11 +101,23 @@ class Source(ABC):
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         cap = self.session.get(url, params)
+        # A 5xx or 429 whose body is unreadable (a proxy's HTML page, a cut body) is worth another try.
+        transient = cap.status >= 500 or cap.status == 429
+        if cap.truncated:
+            raise ApiError(f"{self.platform}: response to {cap.url} truncated (HTTP {cap.status}, "
+                           f"{len(cap.body)} bytes kept: connection dropped or over the size cap)",
+                           transient=transient, ref=cap.ref, payload=_excerpt(cap.body))
         try:
             return cap, cap.json()
-        except ValueError:
+        except ValueError as exc:  # also UnicodeDecodeError and "nested too deeply"
             raise ApiError(f"{self.platform}: response to {cap.url} is not JSON (HTTP {cap.status}, "
-                           f"{cap.content_type or 'no content type'})", ref=cap.ref) from None
+                           f"{cap.content_type or 'no content type'}): {exc}", transient=transient, ref=cap.ref,
+                           payload=_excerpt(cap.body)) from None
+
+
+def _excerpt(body: bytes, limit: int = 4096) -> str:
+    text = body[:limit].decode("utf-8", "backslashreplace")
+    return text + (f"… ({len(body)} bytes in all)" if len(body) > limit else "")
 
 
 def parse_time(value: Any) -> datetime:

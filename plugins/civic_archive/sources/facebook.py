@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from urllib.parse import quote, urlsplit
 from typing import Any, Iterator
 
-from civic_archive.capture import Capture
+from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
 from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
 from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
@@ -31,11 +32,29 @@ class FacebookSource(Source):
 
     def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         for attempt in range(self.max_retries + 1):
-            cap, doc = self.get_json(url, params)
+            try:
+                cap, doc = self.get_json(url, params)
+            except CaptureError:  # no answer (timeout, connection refused or reset): bounded retries
+                if attempt == self.max_retries:
+                    raise
+                time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
+                continue
+            except ApiError as exc:  # unreadable body: retry a 5xx/429 (a proxy's error page), else give up
+                if not exc.transient or attempt == self.max_retries:
+                    raise
+                time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
+                continue
             error = doc.get("error") if isinstance(doc, dict) else None
+            if error and not isinstance(error, dict):
+                error = {"message": str(error)[:500]}
             if not error:
                 if cap.status >= 400:
-                    raise ApiError(f"facebook: HTTP {cap.status} from {cap.url} without an error body", ref=cap.ref)
+                    transient = cap.status >= 500 or cap.status == 429
+                    if transient and attempt < self.max_retries:
+                        time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
+                        continue
+                    raise ApiError(f"facebook: HTTP {cap.status} from {cap.url} without an error body",
+                                   transient=transient, ref=cap.ref)
                 return cap, doc
             code = error.get("code")
             message = error.get("message", "")
@@ -51,26 +70,41 @@ class FacebookSource(Source):
     def _pages(self, url: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
         next_url: str | None = url
         first = True
+        seen: set[str] = set()
+        origin = urlsplit(self.account.api_base_url)[:2]
         while next_url:
             cap, doc = self._graph(next_url, params if first else None)
             first = False
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
-                raise ApiError(f"facebook: page from {cap.url} has no data list", ref=cap.ref)
+                raise ApiError(f"facebook: page from {cap.url} has no data list", ref=cap.ref,
+                               payload=doc if not isinstance(doc, (dict, list)) else None)
             yield cap, data
             paging = doc.get("paging") or {}
             next_url = paging.get("next") if isinstance(paging, dict) else None
+            if next_url is None:
+                break
+            # `next` comes from the body: the session would authenticate it, so it must stay on the API's host.
+            if not isinstance(next_url, str):
+                raise ApiError(f"facebook: page from {cap.url} has a paging.next that is not a URL: "
+                               f"{str(next_url)[:200]!r}", ref=cap.ref)
+            if urlsplit(next_url)[:2] != origin:
+                raise ApiError(f"facebook: paging.next of {cap.url} leaves the API host "
+                               f"({urlsplit(next_url).netloc[:200]!r}); not followed", ref=cap.ref)
+            if next_url in seen:
+                raise ApiError(f"facebook: paging loop: {cap.url} points back at a page already read", ref=cap.ref)
+            seen.add(next_url)
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
-        for cap, posts in self._pages(f"{base}/{self.account.handle}/feed",
+        for cap, posts in self._pages(f"{base}/{_path(self.account.handle)}/feed",
                                       {"fields": POST_FIELDS, "limit": PAGE_LIMIT}):
             created = []
             for raw in posts:
                 try:
                     post = self._post(raw, cap)
-                except (KeyError, TypeError, ValueError) as exc:
-                    yield Invalid(f"facebook post: {exc}", raw, cap.ref)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"facebook post: {type(exc).__name__}: {exc}", raw, cap.ref)
                     continue
                 created.append(post.created_at)
                 yield post
@@ -94,7 +128,7 @@ class FacebookSource(Source):
     def _comments(self, post: Item) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
         params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}
-        for cap, comments in self._pages(f"{base}/{post.platform_id}/comments", params):
+        for cap, comments in self._pages(f"{base}/{_path(post.platform_id)}/comments", params):
             for raw in comments:
                 try:
                     parent = (raw.get("parent") or {}).get("id")
@@ -108,17 +142,27 @@ class FacebookSource(Source):
                         permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
                         content={"attachment": _attachment_identity(attachment) if attachment else None},
                     )
-                except (KeyError, TypeError, ValueError) as exc:
-                    yield Invalid(f"facebook comment on {post.platform_id}: {exc}", raw, cap.ref)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"facebook comment on {post.platform_id!r}: {type(exc).__name__}: {exc}", raw,
+                                  cap.ref)
 
     def _media(self, post: Item) -> Iterator[Item | Invalid]:
         attachments = (post.raw.get("attachments") or {}).get("data") or []
         flat = []
         for att in attachments:
             flat.append(att)
-            flat.extend(((att.get("subattachments") or {}).get("data")) or [])
+            try:
+                flat.extend(((att.get("subattachments") or {}).get("data")) or [])
+            except (AttributeError, TypeError) as exc:
+                yield Invalid(f"facebook subattachments of {post.platform_id!r}: {exc}", att, post.ref)
         for n, att in enumerate(flat):
-            src = ((att.get("media") or {}).get("image") or {}).get("src")
+            try:
+                src = ((att.get("media") or {}).get("image") or {}).get("src")
+                if src is not None and not isinstance(src, str):
+                    raise TypeError(f"media src is {type(src).__name__}")
+            except (AttributeError, TypeError) as exc:
+                yield Invalid(f"facebook attachment of {post.platform_id!r}: {exc}", att, post.ref)
+                continue
             if not src:
                 continue
             media_id = (att.get("target") or {}).get("id") or f"{post.platform_id}:attachment:{n}"
@@ -140,7 +184,7 @@ class FacebookSource(Source):
 
     def exists(self, kind: str, platform_id: str) -> bool | None:
         try:
-            self._graph(f"{self.account.api_base_url}/{platform_id}", {"fields": "id"})
+            self._graph(f"{self.account.api_base_url}/{_path(platform_id)}", {"fields": "id"})
         except TokenExpired:
             raise
         except ApiError as exc:
@@ -148,10 +192,17 @@ class FacebookSource(Source):
         return True
 
 
+def _path(platform_id: str) -> str:
+    """An id as one URL path segment: `/`, `?`, `#`, `%` and control characters cannot change the path (ids made
+    of dots only are refused by `_id`: requests would undo their escaping)."""
+    return quote(platform_id, safe="")
+
+
 def _id(raw: dict) -> str:
     value = raw["id"]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"bad id {value!r}")
+    if not isinstance(value, str) or not value or value.strip(".") == "":
+        # ("." and ".." would be resolved as URL path segments when the item's comments are read)
+        raise ValueError(f"bad id {value[:100] if isinstance(value, str) else value!r}")
     return value
 
 
