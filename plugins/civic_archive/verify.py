@@ -87,25 +87,55 @@ def _hash_object(store: ArchiveStore, key: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def check_warc(store: ArchiveStore, key: str, report: Report) -> None:
+class _HashingReader:
+    """Hashes every byte read through it, so a WARC is checked (record digests) and hashed (against the
+    manifest) in one read."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def check_warc(store: ArchiveStore, key: str, report: Report) -> tuple[str, int]:
+    """Check every record's digests (and that warcinfo comes first); return the file's sha256 and size."""
+    with store.open(key) as raw:
+        fh = _HashingReader(raw)
+        _scan_warc(fh, key, report)
+        fh.drain()
+    return fh.hexdigest(), fh.size
+
+
+def _scan_warc(fh, key: str, report: Report) -> None:
     try:
-        with store.open(key) as fh:
-            first = True
-            for rec in ArchiveIterator(fh, check_digests=True):
-                if first and rec.rec_type != "warcinfo":
-                    report.fail(key, "first record is not warcinfo")
-                first = False
-                rec.content_stream().read()  # reading to the end is what runs the digest check
-                report.warc_records += 1
-                checker = rec.digest_checker
-                if checker.problems or checker.passed is False:
-                    rid = rec.rec_headers.get_header("WARC-Record-ID")
-                    report.fail(key, f"record {rid}: digest mismatch ({'; '.join(map(str, checker.problems))})")
-                for name in ("WARC-Block-Digest",):
-                    if rec.rec_type != "warcinfo" and not (rec.rec_headers.get_header(name) or "").startswith("sha256:"):
-                        report.fail(key, f"record without a sha256 {name}")
-            if first:
-                report.fail(key, "no WARC records")
+        first = True
+        for rec in ArchiveIterator(fh, check_digests=True):
+            if first and rec.rec_type != "warcinfo":
+                report.fail(key, "first record is not warcinfo")
+            first = False
+            rec.content_stream().read()  # reading to the end is what runs the digest check
+            report.warc_records += 1
+            checker = rec.digest_checker
+            if checker.problems or checker.passed is False:
+                rid = rec.rec_headers.get_header("WARC-Record-ID")
+                report.fail(key, f"record {rid}: digest mismatch ({'; '.join(map(str, checker.problems))})")
+            if rec.rec_type != "warcinfo" and not (rec.rec_headers.get_header("WARC-Block-Digest") or "").startswith("sha256:"):
+                report.fail(key, "record without a sha256 WARC-Block-Digest")
+        if first:
+            report.fail(key, "no WARC records")
     except Exception as exc:  # a damaged gzip member or header is a failure of this object, not of verify
         report.fail(key, f"unreadable WARC: {type(exc).__name__}: {exc}")
 
@@ -225,7 +255,10 @@ def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, ma
     key = obj["key"]
     report.objects += 1
     try:
-        digest, size = _hash_object(store, key)
+        if deep and obj["kind"] == "warc":
+            digest, size = check_warc(store, key, report)  # one read: record digests and file hash
+        else:
+            digest, size = _hash_object(store, key)
     except StorageError as exc:
         report.fail(key, f"missing or unreadable: {exc}")
         return
@@ -235,9 +268,5 @@ def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, ma
     if digest != obj["sha256"]:
         report.fail(key, f"sha256 differs from the one recorded in {manifest_key}")
         return
-    if not deep:
-        return
-    if obj["kind"] == "warc":
-        check_warc(store, key, report)
-    elif obj["kind"] in ("records", "state"):
+    if deep and obj["kind"] in ("records", "state"):
         check_parquet(store, key, report, obj["kind"])
