@@ -131,3 +131,12 @@ def parse_time(value: Any) -> datetime:
     if dt.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {value!r}")
     return dt.astimezone(timezone.utc)
+
+
+def item_id(raw: Any) -> str:
+    """An item's `id` as a non-empty string. Ids made only of dots are refused: "." and ".." would be
+    resolved as URL path segments when the item's comments or replies are requested."""
+    value = raw["id"]
+    if not isinstance(value, str) or not value or value.strip(".") == "":
+        raise ValueError(f"bad id {value[:100] if isinstance(value, str) else value!r}")
+    return value

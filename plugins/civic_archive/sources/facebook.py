@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
 from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
                "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
@@ -117,7 +117,7 @@ class FacebookSource(Source):
         author = raw.get("from") or {}
         attachments = (raw.get("attachments") or {}).get("data") or []
         return Item(
-            kind="post", platform_id=_id(raw), created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
+            kind="post", platform_id=item_id(raw), created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
             author_id=author.get("id"), author_name=author.get("name"),
             text=raw.get("message") if raw.get("message") is not None else raw.get("story"),
             updated_at=parse_time(raw["updated_time"]) if raw.get("updated_time") else None,
@@ -135,7 +135,7 @@ class FacebookSource(Source):
                     author = raw.get("from") or {}
                     attachment = raw.get("attachment")
                     yield Item(
-                        kind="reply" if parent else "comment", platform_id=_id(raw),
+                        kind="reply" if parent else "comment", platform_id=item_id(raw),
                         parent_platform_id=parent or post.platform_id,
                         created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
                         author_id=author.get("id"), author_name=author.get("name"), text=raw.get("message"),
@@ -198,12 +198,6 @@ def _path(platform_id: str) -> str:
     return quote(platform_id, safe="")
 
 
-def _id(raw: dict) -> str:
-    value = raw["id"]
-    if not isinstance(value, str) or not value or value.strip(".") == "":
-        # ("." and ".." would be resolved as URL path segments when the item's comments are read)
-        raise ValueError(f"bad id {value[:100] if isinstance(value, str) else value!r}")
-    return value
 
 
 def _attachment_identity(att: dict) -> dict:

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
 from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class InstagramSource(Source):
         if isinstance(embedded, dict) and isinstance(embedded.get("data"), list) and not _next(embedded):
             return [(c, cap) for c in embedded["data"] if isinstance(c, dict)]
         found = []
-        for child_cap, children in self._pages(f"{self.account.api_base_url}/{_id(raw)}/children",
+        for child_cap, children in self._pages(f"{self.account.api_base_url}/{item_id(raw)}/children",
                                                {"fields": CHILD_FIELDS}):
             found.extend((c, child_cap) for c in children if isinstance(c, dict))
         return found
@@ -184,7 +184,7 @@ class InstagramSource(Source):
             raise TypeError(f"caption is {type(caption).__name__}")
         owner = raw.get("owner") if isinstance(raw.get("owner"), dict) else {}
         return Item(
-            kind="post", platform_id=_id(raw), created_at=parse_time(raw["timestamp"]), raw=raw, ref=cap.ref,
+            kind="post", platform_id=item_id(raw), created_at=parse_time(raw["timestamp"]), raw=raw, ref=cap.ref,
             author_id=owner.get("id") or self.account.handle, author_name=raw.get("username"), text=caption,
             permalink=raw.get("permalink"), hidden=False,
             content={"media_type": raw.get("media_type"), "media_product_type": raw.get("media_product_type"),
@@ -303,7 +303,7 @@ class InstagramSource(Source):
             raise TypeError(f"text is {type(text).__name__}")
         author = raw.get("from") if isinstance(raw.get("from"), dict) else {}
         return Item(
-            kind=kind, platform_id=_id(raw), parent_platform_id=parent,
+            kind=kind, platform_id=item_id(raw), parent_platform_id=parent,
             created_at=parse_time(raw["timestamp"]), raw=raw, ref=cap.ref,
             author_id=author.get("id"), author_name=author.get("username") or raw.get("username"),
             text=text, hidden=raw.get("hidden") is True,
@@ -357,8 +357,3 @@ def _next(doc: Any) -> str | None:
     return nxt if isinstance(nxt, str) and nxt else None
 
 
-def _id(raw: Any) -> str:
-    value = raw["id"]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"bad id {value!r}")
-    return value

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
 
 RECENT_SEARCH_REACH = timedelta(days=7)  # platform-apis.md §3.3: recent search covers the last seven days
 
@@ -312,7 +312,7 @@ class XSource(Source):
     def _tweet(self, raw: Any, cap: Capture, users: dict[str, dict]) -> Item:
         if not isinstance(raw, dict):
             raise TypeError(f"post entry is {type(raw).__name__}, not an object")
-        tweet_id = _id(raw)
+        tweet_id = item_id(raw)
         history = raw.get("edit_history_tweet_ids")
         if history is None:
             history = [tweet_id]
@@ -460,11 +460,6 @@ def _problem_doc(doc: Any) -> str:
     return "; ".join(parts) or repr(doc)[:200]
 
 
-def _id(raw: dict) -> str:
-    value = raw["id"]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"bad id {value!r}")
-    return value
 
 
 def _media_keys(raw: dict) -> list[str]:

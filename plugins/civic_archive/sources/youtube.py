@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator
 
 from civic_archive.capture import ApiKeyAuth, Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, parse_time
+from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class YouTubeSource(Source):
     def _video(self, raw: Any, cap: Capture) -> Item:
         if not isinstance(raw, dict):
             raise TypeError(f"video entry is {type(raw).__name__}, not an object")
-        video_id = _id(raw)
+        video_id = item_id(raw)
         snippet = raw["snippet"]
         if not isinstance(snippet, dict):
             raise TypeError("snippet is not an object")
@@ -336,7 +336,7 @@ class YouTubeSource(Source):
                  listing: str | None, thread_hidden: bool = False) -> Item:
         if not isinstance(comment, dict):
             raise TypeError(f"{kind} is {type(comment).__name__}, not an object")
-        comment_id = _id(comment)
+        comment_id = item_id(comment)
         snippet = comment["snippet"]
         if not isinstance(snippet, dict):
             raise TypeError("snippet is not an object")
@@ -420,8 +420,3 @@ def _playlist_video_id(entry: Any) -> str | None:
     return video_id if isinstance(video_id, str) and video_id else None
 
 
-def _id(raw: dict) -> str:
-    value = raw["id"]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"bad id {value!r}")
-    return value
