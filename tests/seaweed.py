@@ -38,8 +38,10 @@ IDENTITIES: dict[str, list[str]] = {
     "admin": ["Admin"],
     "harvester": ["Read", "Write", "List", "Tagging", "PutObjectRetention"],
     "auditor": ["Read", "List"],
-    "records_officer": ["Read", "List", "PutObjectLegalHold"],
-    "disposition": ["Read", "Write", "List", "BypassGovernanceRetention"],
+    # Hold documents are archive objects (holds/{id}.json), so the records officer also writes.
+    "records_officer": ["Read", "Write", "List", "PutObjectLegalHold"],
+    # Log entries are written locked, hence PutObjectRetention; the store never sends the bypass header.
+    "disposition": ["Read", "Write", "List", "PutObjectRetention", "BypassGovernanceRetention"],
 }
 # Every listening port `weed mini` opens, so two runs (or a stray server) never meet. WebDAV is switched off,
 # Iceberg and Lance are disabled with port 0; the admin ports are chosen separately (see _admin_ports).

@@ -15,7 +15,8 @@ def test_every_benchmark_runs_on_tiny_data():
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     scenarios = {r["scenario"] for r in results}
-    assert {"archive_path", "backfill", "nightly"} <= scenarios
+    assert {"archive_path", "backfill", "nightly", "verify", "request_search", "request_package",
+            "disposition_plan"} <= scenarios
     for r in results:
         assert not r.get("errors"), r
     nightly = next(r for r in results if r["scenario"] == "nightly")

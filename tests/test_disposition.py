@@ -5,7 +5,6 @@ days from creation. `today` is pinned so the results do not depend on when the s
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import pytest
 from civic_archive import auditlog, disposition, holds, recordscan
 from civic_archive.cli import main
 from civic_archive.retention import RetentionPolicy
-from civic_archive.storage import LocalStore, StorageError
+from civic_archive.storage import LocalStore
 from civic_archive.verify import verify
 from test_disposition_helpers import accounts_of, all_rows, city_config, write_schedule
 
@@ -347,3 +346,29 @@ def test_plan_cache_gives_the_same_answer(env):
     after, analysis2, _ = disposition.plan(store, city, policy=policy, cache=True)
     assert not {o["key"] for o in after["objects"]} & {o["key"] for o in cold["objects"]}
     assert analysis2.totals["records_files"] == len(recordscan.records_keys(store))
+
+
+def test_harvest_after_a_purge_copes_with_disposed_of_records(tmp_path, monkeypatch):
+    """Items whose records were lawfully destroyed and that later disappear from the platform must not crash
+    the next harvest."""
+    from civic_archive.demo import demo_config
+    from civic_archive.fakes import FakePlatforms, World
+    from civic_archive.harvest import harvest_account
+
+    monkeypatch.setenv("CIVIC_ARCHIVE_CACHE_DIR", "")
+    root = tmp_path / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        demo = demo_config(fakes, f"file://{root}")
+        city = city_config(f"file://{root}", accounts_of(demo), schedule=write_schedule(tmp_path))
+        store = LocalStore(root)
+        for account in city.accounts:
+            assert harvest_account(city, account, store).ok
+        late = RetentionPolicy(city, today=date(2028, 1, 1))
+        doc, _, _ = disposition.plan(store, city, policy=late, save=True)
+        disposition.approve(store, city, doc["plan_id"], approver="clerk", policy=late)
+        assert disposition.execute(store, city, doc["plan_id"], policy=late).destroyed
+        fakes.world.next_night()  # deletes and hides items, some of whose records are gone now
+        results = [harvest_account(city, account, store) for account in city.accounts]
+    assert all(r.ok for r in results), [r.errors for r in results]
+    assert any("disposed of under the schedule" in n for r in results for n in r.notes)
+    assert verify(store).ok

@@ -104,8 +104,6 @@ def configured(tmp_path, monkeypatch, request):
 
 
 def _run(dagbag, answers):
-    from airflow.utils.state import DagRunState
-
     responder = Responder(answers)
     responder.start()
     try:

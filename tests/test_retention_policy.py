@@ -260,3 +260,13 @@ def test_classify_matches_the_planner(tmp_path, monkeypatch):
     doc, analysis, _ = disposition.plan(store, config, policy=policy, as_of=as_of)
     eligible_rows = sum(s["eligible"] for s in analysis.series)
     assert eligible_rows == sum(1 for i in items if i.eligible_on and i.eligible_on <= as_of.isoformat())
+
+
+def test_a_missing_schedule_never_stops_archiving(tmp_path, caplog):
+    config = city_config("file://a", SIMPLE_ACCOUNTS, schedule=tmp_path / "no-such-schedule.yaml")
+    out = retention.classify(config, config.accounts[0], {"kind": "post", "created_at": "2020-01-01T00:00:00Z"})
+    assert out["series_code"] is None and out["eligible_on"] is None
+    assert "schedule unavailable" in out["retention_period"]
+    assert "without a retention series" in caplog.text
+    with pytest.raises(retention.RetentionError):  # but disposition refuses to work without its schedule
+        RetentionPolicy(config, today=TODAY)

@@ -61,7 +61,11 @@ def cmd_verify(args) -> int:
         print(json.dumps({"ok": report.ok, "manifests": report.manifests, "objects": report.objects,
                           "bytes": report.bytes, "warc_records": report.warc_records,
                           "failures": [{"key": k, "why": w} for k, w in report.failures],
-                          "orphans": report.orphans}, indent=1))
+                          "orphans": report.orphans, "chain_heads": {c: {"key": k, "sha256": d}
+                                                                     for c, (k, d) in report.heads.items()},
+                          "disposed": [{"key": k, "log_entry": n} for k, n in report.disposed],
+                          "disposition_entries": report.disposition_entries,
+                          "disposition_head": report.disposition_head}, indent=1))
     else:
         print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -391,7 +391,11 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     for c in chosen:
         prev = last.get(c["record_id"])
         if prev is None:
-            result.errors.append(f"no archived copy of {c['kind']} {c['platform_id']} (record {c['record_id']})")
+            if c.get("records_key") and not store.exists(c["records_key"]):
+                result.notes.append(f"{c['kind']} {c['platform_id']} is gone from the platform; its records were "
+                                    f"disposed of under the schedule ({c['records_key']}), so no copy is repeated")
+            else:
+                result.errors.append(f"no archived copy of {c['kind']} {c['platform_id']} (record {c['record_id']})")
             continue
         version = c["version"] + 1
         status = status_of[(c["kind"], c["platform_id"])]
@@ -429,6 +433,8 @@ def _last_copies(store: ArchiveStore, account_id: str, candidates: list[dict]) -
     for key, ids in by_key.items():
         keys = [key] if key else list(store.list(f"records/account={account_id}/"))
         for k in keys:
+            if not store.exists(k):  # lawfully disposed of: there is no last copy left to repeat
+                continue
             for row in records.read_table(store, k, filters=[("record_id", "in", sorted(ids))]).to_pylist():
                 found[row["record_id"]] = row
     return found

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import logging
 import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -451,10 +452,24 @@ def policy_for(config) -> RetentionPolicy:
     return policy
 
 
+_warned: set[str] = set()
+
+
 def classify(config, account, row: dict[str, Any]) -> dict[str, Any]:
     """Series code, retention period (text) and eligibility date (ISO, or None: never purgeable as things
-    stand) for a record row. Uses the row's `kind` and `created_at` and the account's role and overrides."""
-    return policy_for(config).classify(account, row)
+    stand) for a record row. Uses the row's `kind` and `created_at` and the account's role and overrides.
+
+    A schedule that cannot be loaded never stops a harvest (the content may be gone tomorrow): the record is
+    archived without a series, which keeps it out of every disposition, and the problem is logged."""
+    try:
+        return policy_for(config).classify(account, row)
+    except RetentionError as exc:
+        message = str(exc)
+        if message not in _warned:
+            _warned.add(message)
+            logging.getLogger(__name__).error("records archived without a retention series: %s", message)
+        return {"series_code": None, "retention_period": f"schedule unavailable: {message}"[:300],
+                "eligible_on": None}
 
 
 def partition_value(series_code: str | None) -> str:
