@@ -15,7 +15,7 @@ import pytest
 
 from civic_archive import manifest, records
 from civic_archive.lease import LeaseHeld, LeaseLost, account_lease, live_leases
-from civic_archive.storage import LocalStore, open_store
+from civic_archive.storage import LocalStore
 from civic_archive.verify import verify
 
 ACCOUNT = "parks-facebook"

@@ -87,7 +87,9 @@ def test_bag_validates_and_every_row_traces_to_its_warc_record(store, tmp_path, 
         path = result.path / "data" / row["evidence_file"]
         if path not in files:
             with open(path, "rb") as fh:
-                records = list(ArchiveIterator(fh, check_digests=True))
+                for rec in ArchiveIterator(fh, check_digests=True):
+                    rec.content_stream().read()  # reading to the end runs the digest check
+                    assert rec.digest_checker.passed is not False, rec.digest_checker.problems
             first = next(iter(ArchiveIterator(open(path, "rb"))))
             assert first.rec_type == "warcinfo"
             files[path] = path.read_bytes()
@@ -95,7 +97,8 @@ def test_bag_validates_and_every_row_traces_to_its_warc_record(store, tmp_path, 
         record = next(iter(ArchiveIterator(io.BytesIO(member), check_digests=True)))
         assert record.rec_headers.get_header("WARC-Record-ID") == row["warc_record_id"] == row["evidence_record_id"]
         assert record.rec_type == "response"
-        body = record.content_stream().read().decode("utf-8")
+        body = record.content_stream().read().decode("utf-8")  # reading to the end runs the digest check
+        assert record.digest_checker.passed is not False, record.digest_checker.problems
         assert row["platform_id"] in body  # the platform's own response names the item
         assert record.digest_checker.passed is not False
     # the WARC files in the bag read whole, with valid digests

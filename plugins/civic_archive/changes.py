@@ -228,7 +228,3 @@ class Detector:
 
     def close(self) -> None:
         self.con.close()
-
-
-def state_table(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([{k: r.get(k) for k in STATE_COLUMNS} for r in rows], schema=STATE_SCHEMA)

@@ -44,7 +44,7 @@ from civic_archive import SOFTWARE, __version__, exportview, recordscan, records
 from civic_archive.records import ARROW_SCHEMA
 from civic_archive.redaction_profiles import Redactor
 from civic_archive.redaction_profiles import load as load_profile
-from civic_archive.warc import CONFORMS_TO, Sha256WARCWriter
+from civic_archive.warc import Sha256WARCWriter
 
 EXTRA = [("key", pa.string()), ("item_status", pa.string()), ("moderation_timeline", pa.string()),
          ("evidence_file", pa.string()), ("evidence_offset", pa.int64()), ("evidence_length", pa.int64()),

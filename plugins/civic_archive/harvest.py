@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -34,7 +33,6 @@ from civic_archive.run import ArchiveRun
 from civic_archive.sources import ApiError, Invalid, TokenExpired, source_class
 from civic_archive.storage import ArchiveStore
 
-log = logging.getLogger(__name__)
 BATCH_ROWS = 20_000
 
 

@@ -513,7 +513,6 @@ def _version_ts(it: Item) -> int:
 def _page(req: Request, view, max_results: int, token_param: str, cap=None, extra_pred=None):
     """Newest-first paging over `view` by id: next_token = "older than the last id", previous_token =
     "newer than the first id" (ref 3.2).  Tokens survive deletions because they carry ids, not positions."""
-    world = req.world
     start_ts, end_ts, since_id, until_id = _time_filters(req)
     tok = req.query.get(token_param)
     direction, anchor = read_token(token_param, tok) if tok else (None, None)

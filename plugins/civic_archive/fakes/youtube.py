@@ -533,7 +533,7 @@ def comment_threads(req: Request, caller: Caller):
 
 
 def comments(req: Request, caller: Caller):
-    ps = parts(req, "comments")
+    parts(req, "comments")  # validates `part` (an unknown part is an error, ref 4.4)
     world = req.world
     f = _one_filter(req, ["parentId", "id"], "comments")
     fmt = req.query.get("textFormat", "html")
