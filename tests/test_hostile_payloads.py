@@ -12,122 +12,27 @@ Counted cases (see docs/reliability.md) are the rows of CASES.
 """
 from __future__ import annotations
 
-import gzip
 import json
-import socket
-import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from typing import Callable
 
 import pytest
 
 from civic_archive import config as cfg
-from civic_archive import records
-from civic_archive.harvest import harvest_account
 from civic_archive.sources.facebook import FacebookSource
 from civic_archive.storage import LocalStore
-from civic_archive.verify import verify
+from hostile_stub import (A, Case, DROP as _DROP, HTML_ERROR, MAX_BODY, Stub, gzip_bomb, nested,
+                          no_host_but_stub as paging_host_refused, no_paths_escape, run_case, script_inert,
+                          without_dropped)
 
 TOKEN = "EAABhostiletesttoken0123456789"
 PAGE = "100"
-MAX_BODY = 1024 * 1024
+PREFIX = "/fb/v21.0"
 
 
-# --------------------------------------------------------------------------------------------------
-# the stub: routes by path to a list of answers, served in turn (the last one repeats)
-
-@dataclass
-class A:
-    """One answer. `body` may be bytes, str or JSON-able; `length` overrides Content-Length; `cut` sends only
-    that many bytes of the body and closes; `hang` sleeps before (or, with `hang_body`, inside) the body;
-    `drop` closes the connection without answering."""
-    body: Any = None
-    status: int = 200
-    ctype: str | None = None
-    headers: dict = field(default_factory=dict)
-    length: int | None = None
-    cut: int | None = None
-    hang: float = 0.0
-    hang_body: bool = False
-    drop: bool = False
-
-
-class Stub:
-    def __init__(self):
-        self.routes: dict[str, Any] = {}
-        self.counts: dict[str, int] = {}
-        self.paths: list[str] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.stub = self
-        self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self.base = f"{self.root}/fb/v21.0"
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def answer(self, raw_path: str, query: dict) -> A:
-        path = urlsplit(raw_path).path
-        self.paths.append(raw_path)
-        route = self.routes.get(path)
-        if route is None:
-            if path.endswith("/comments"):
-                return A({"data": []})
-            return A({"error": {"message": "Unsupported get request", "code": 100, "error_subcode": 33}}, 400)
-        if callable(route):
-            route = route(query)
-        if isinstance(route, list):
-            n = self.counts.get(path, 0)
-            self.counts[path] = n + 1
-            route = route[min(n, len(route) - 1)]
-        return route
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        raw = self.path
-        query = dict(parse_qsl(urlsplit(raw).query, keep_blank_values=True))
-        a = self.server.stub.answer(raw, query)
-        if a.drop:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if isinstance(a.body, bytes):
-            data, ctype = a.body, a.ctype or "application/json; charset=UTF-8"
-        elif isinstance(a.body, str):
-            data, ctype = a.body.encode(), a.ctype or "text/html; charset=utf-8"
-        else:
-            data, ctype = json.dumps(a.body).encode(), a.ctype or "application/json; charset=UTF-8"
-        if a.hang and not a.hang_body:
-            time.sleep(a.hang)
-        self.send_response(a.status)
-        self.send_header("Content-Type", ctype)
-        for k, v in a.headers.items():
-            self.send_header(k, str(v))
-        self.send_header("Content-Length", str(a.length if a.length is not None else len(data)))
-        self.end_headers()
-        try:
-            if a.hang_body:
-                self.wfile.write(data[:10])
-                self.wfile.flush()
-                time.sleep(a.hang)
-                data = data[10:]
-            self.wfile.write(data if a.cut is None else data[:a.cut])
-            self.wfile.flush()
-        except OSError:
-            pass
-        if a.cut is not None or a.length is not None:
-            self.close_connection = True
+def unrouted(path: str, query: dict) -> A:
+    if path.endswith("/comments"):
+        return A({"data": []})
+    return A({"error": {"message": "Unsupported get request", "code": 100, "error_subcode": 33}}, 400)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,10 +43,7 @@ def post(n: int, **over) -> dict:
            "updated_time": f"2025-03-{n % 28 + 1:02d}T10:00:00+0000", "permalink_url": f"https://fb.example/{n}",
            "from": {"id": PAGE, "name": "Parks"}, "is_hidden": False}
     doc.update(over)
-    return {k: v for k, v in doc.items() if v is not _DROP}
-
-
-_DROP = object()
+    return without_dropped(doc)
 
 
 def page(items: list, next_url: str | None = None) -> dict:
@@ -155,22 +57,8 @@ def graph_error(code: int, message: str = "An unexpected error has occurred.", *
     return {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Atrace", **extra}}
 
 
-HTML_ERROR = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
-
-
-@dataclass
-class Case:
-    name: str
-    fault: str  # row of the reliability table
-    routes: Callable[[Stub], dict]
-    error: str | None = None  # regex the run's errors must match; None: the run must have no errors
-    quarantined: int = 0  # at least this many quarantine documents
-    archived: tuple[str, ...] = ()  # platform ids that must be in the records
-    check: Callable[[Stub, Any, LocalStore], None] | None = None
-
-
 def feed_path(stub: Stub) -> str:
-    return f"/fb/v21.0/{PAGE}/feed"
+    return f"{PREFIX}/{PAGE}/feed"
 
 
 def two_pages(second: A) -> Callable[[Stub], dict]:
@@ -193,30 +81,6 @@ def good() -> A:
     return A(page([post(1), post(2)]))
 
 
-def nested(depth: int) -> bytes:
-    return b"[" * depth + b"]" * depth
-
-
-def gzip_bomb() -> bytes:
-    return gzip.compress(b'{"data": [' + b" " * (4 * MAX_BODY) + b"]}", 9)
-
-
-def no_paths_escape(stub: Stub, result, store) -> None:
-    for p in stub.paths:
-        path = urlsplit(p).path
-        assert path.startswith("/fb/v21.0/"), p
-        assert "/../" not in path and not path.endswith("/..") and "/./" not in path, p
-
-
-def script_inert(stub, result, store) -> None:
-    text = store.read_bytes(f"manifests/{result.run_id}.report.md").decode()
-    assert "<script" not in text.lower() and "<img" not in text.lower()
-
-
-def paging_host_refused(stub, result, store) -> None:
-    assert not any("evil" in p for p in stub.paths)
-
-
 CASES: list[Case] = [
     # -- 5xx storms and throttling ----------------------------------------------------------------------
     Case("503 storm (HTML), then recovery", "5xx storm", feed(*[A(HTML_ERROR, 503)] * 3, good()),
@@ -231,7 +95,7 @@ CASES: list[Case] = [
     Case("502 storm on page 2 keeps page 1", "5xx storm", two_pages(A(HTML_ERROR, 502)), error=r"HTTP 502",
          quarantined=1, archived=(f"{PAGE}_1",)),
     Case("comments 500 storm for one post", "5xx storm",
-         lambda s: {feed_path(s): [good()], f"/fb/v21.0/{PAGE}_1/comments": [A(graph_error(2), 500)]},
+         lambda s: {feed_path(s): [good()], f"{PREFIX}/{PAGE}_1/comments": [A(graph_error(2), 500)]},
          error=r"error 2", quarantined=1, archived=(f"{PAGE}_1",)),
     # -- timeouts and dropped connections -------------------------------------------------------------
     Case("timeout before headers", "timeout", feed(A(page([post(1)]), hang=3.0)), error=r"failed: .*Timeout",
@@ -345,7 +209,7 @@ CASES: list[Case] = [
 
 @pytest.fixture
 def stub():
-    s = Stub()
+    s = Stub(PREFIX, unrouted)
     yield s
     s.close()
 
@@ -362,54 +226,10 @@ def city(stub: Stub, archive: str) -> cfg.CityConfig:
          "api_base_url": stub.base}]})
 
 
-def quarantine_docs(store: LocalStore, run_id: str) -> list[dict]:
-    return [json.loads(store.read_bytes(k)) for k in store.list(f"quarantine/{run_id}/")]
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hostile(case: Case, stub: Stub, tmp_path):
-    stub.routes.update(case.routes(stub))
     store = LocalStore(tmp_path / "archive")
-    config = city(stub, store.uri)
-    result = harvest_account(config, config.accounts[0], store,
-                             session_options={"timeout": 1.0, "max_body_bytes": MAX_BODY})
-
-    # the run committed, and the archive verifies
-    doc = json.loads(store.read_bytes(result.manifest_key))
-    report = verify(store)
-    assert report.ok, report.summary()
-    assert not report.orphans
-    listed = {o["key"] for o in doc["objects"]}
-
-    # a clear error, in the result and in the run report, or none at all
-    text = store.read_bytes(f"manifests/{result.run_id}.report.md").decode()
-    if case.error is None:
-        assert not result.errors, result.errors
-    else:
-        assert result.errors and any(__import__("re").search(case.error, e, __import__("re").S)
-                                     for e in result.errors), result.errors
-        assert "## Errors" in text
-
-    # quarantined documents name the WARC record that holds the evidence
-    docs = quarantine_docs(store, result.run_id)
-    assert len(docs) >= case.quarantined, [d["reason"] for d in docs]
-    assert result.quarantined == len(docs)
-    for q in docs:
-        assert q["reason"] and q["run_id"] == result.run_id
-        assert q["warc_file"] in listed and q["warc_record_id"].startswith("<urn:uuid:")
-
-    # nothing silently dropped: expected items are archived
-    ids = set()
-    for key in listed:
-        if key.startswith("records/"):
-            ids |= set(records.read_table(store, key, columns=["platform_id"])["platform_id"].to_pylist())
-    for want in case.archived:
-        assert want in ids, (want, sorted(ids)[:10])
-    # every archive key is inside the archive root
-    for key in store.list(""):
-        assert (store.root / key).resolve().is_relative_to(store.root)
-    if case.check:
-        case.check(stub, result, store)
+    run_case(case, stub, store, city(stub, store.uri))
 
 
 def test_enough_cases():
