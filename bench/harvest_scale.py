@@ -3,8 +3,10 @@
 - backfill: the first harvest of one synthetic Facebook account of N items (posts with 19 comments each,
   every third a reply), in a fresh process per size: records/s and the process's peak RSS, which must
   stay flat as N grows.
-- nightly: an account with N archived items, then 100 changes (edits, hides, deletions, new comments on
-  recent posts), then the nightly run: its time and API calls (incremental window, as in production).
+- nightly: an account with N archived items (built as bench/nightly_state.py explains, not by a backfill),
+  then 1,000 changes (edits, hides, deletions, new comments on recent posts), then the nightly run: its
+  time, API calls and peak RSS (incremental window, as in production), and a check that it found exactly
+  the changes made.
 
 The synthetic fake posts every 10 minutes, so a 1-day re-check window there covers what a 30-day window
 covers for a city that posts about five times a day.
@@ -15,12 +17,14 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 COMMENTS = 19
+RECENT_POSTS = 400  # harvested for real: more than a 1-day nightly walk lists (3 pages of 100 posts)
 
 
 def _serve(platform: str, n_posts: int, comments: int, replies, requests) -> None:
@@ -36,25 +40,32 @@ def _serve(platform: str, n_posts: int, comments: int, replies, requests) -> Non
             request = requests.get()
 
 
+# One post's share of the changes, each on a different item so that each is one detectable change. Comment c
+# of a synthetic post is a reply when c % 3 == 0; comments 1, 4, 7, 10 have no replies (hiding or editing
+# them touches nothing else) and replies have none either (deleting one takes nothing else with it).
+PLAN = (("edit", 0), ("hide", 7), ("delete", 3), ("new", None), ("edit", 1), ("hide", 10), ("delete", 6),
+        ("new", None), ("edit", 4), ("delete", 9))
+
+
 def _mutate(world, account_id: str, n: int) -> dict:
-    """n changes spread over the newest posts: a quarter each of edits, hides, deletions, new comments."""
-    posts = [world.posts(account_id).id_at(i) for i in range(max(4, n // 4))]
+    """n changes on the newest posts, PLAN's ten per post: edits of posts and comments, hidden comments,
+    deleted replies, new comments. Returns how many of each, and the world's clock afterwards."""
     done = {"edit": 0, "hide": 0, "delete": 0, "new": 0}
+    seq = world.posts(account_id)
     for i in range(n):
-        post = posts[i % len(posts)]
-        comments = [c for c in world.comments(post) if not world.is_gone(c)]
-        op = ("edit", "hide", "delete", "new")[i % 4]
+        post = seq.id_at(i // len(PLAN))
+        op, c = PLAN[i % len(PLAN)]
+        by_c = {it.c: it.id for it in world.comments(post)}
         if op == "edit":
-            world.edit(post, f"edited text {i}")
-        elif op == "hide" and comments:
-            world.hide(comments[i % len(comments)].id)
-        elif op == "delete" and comments:
-            world.delete(comments[-1 - (i % len(comments))].id)
+            world.edit(post if c == 0 else by_c[c], f"edited text {i}")
+        elif op == "hide":
+            world.hide(by_c[c])
+        elif op == "delete":
+            world.delete(by_c[c])
         else:
             world.add_comment(post, f"new comment {i}")
-            op = "new"
         done[op] += 1
-    return done
+    return dict(done, now=world.now)
 
 
 class SyntheticFake:
@@ -125,19 +136,68 @@ def backfill(n_items: int) -> dict:
             "records_per_s": round(out["records"] / out["seconds"]), "archive_mb": round(size / 1e6, 1)}
 
 
-def nightly(n_items: int, changes: int = 100, recheck_days: int = 1) -> dict:
+def prior_archive(n_items: int, recent_posts: int = RECENT_POSTS, cache: bool = True) -> tuple[str, dict]:
+    """(folder, how it was built) of an archive holding one full harvest of the N-item synthetic account: the
+    newest posts harvested for real, the state of the rest generated (bench/nightly_state.py). Built once per
+    size under the cache folder (outside the repo) unless cache=False; callers run against a clone."""
+    from bench import nightly_state
+
+    n_posts = max(1, n_items // (COMMENTS + 1))
+    recent = min(n_posts, recent_posts)
+    root = os.path.join(nightly_state.CACHE if cache else tempfile.mkdtemp(prefix="nightly-prior."),
+                        f"{nightly_state.VERSION}-facebook-{n_posts}x{COMMENTS}-recent{recent}")
+    done = os.path.join(root, "built.json")
+    if os.path.exists(done):
+        with open(done) as fh:
+            return os.path.join(root, "archive"), json.load(fh)
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    archive = os.path.join(root, "archive")
+    t0 = time.perf_counter()
+    fake = SyntheticFake(recent * (COMMENTS + 1), COMMENTS)
+    try:
+        first = run_in_subprocess(fake, archive, {})
+    finally:
+        fake.close()
+    if first["errors"]:
+        raise RuntimeError(f"harvest of the recent posts failed: {first['errors']}")
+    t1 = time.perf_counter()
+    added = nightly_state.extend(archive, (("facebook", n_posts), {"seed": 1, "comments_per_post": COMMENTS}),
+                                 recent, n_posts) if n_posts > recent else 0
+    info = {"archived_items": first["records"] + added, "harvested_items": first["records"],
+            "generated_items": added, "harvest_s": round(t1 - t0, 1),
+            "generate_s": round(time.perf_counter() - t1, 1)}
+    with open(done, "w") as fh:
+        json.dump(info, fh)
+    return archive, info
+
+
+def nightly(n_items: int, changes: int = 1000, recheck_days: int = 1, cache: bool = True,
+            recent_posts: int = RECENT_POSTS) -> dict:
+    """The nightly run over an account with N archived items after `changes` changes to recent posts; fails
+    unless it detects exactly the changes made."""
+    from bench import nightly_state
+
+    prior, built = prior_archive(n_items, recent_posts, cache=cache)
     fake = SyntheticFake(n_items)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             archive = os.path.join(tmp, "archive")
-            first = run_in_subprocess(fake, archive, {})
+            nightly_state.clone(prior, archive)
             made = fake.mutate(changes)
-            fake.now += 3600  # the next night
+            fake.now = max(fake.now, made.pop("now")) + 60  # the run starts after the changes
             out = run_in_subprocess(fake, archive, {"recheck_days": recheck_days, "full_sweep_below_items": 0})
     finally:
         fake.close()
-    return {"scenario": "nightly", "archived_items": first["records"], "changes_made": made,
-            "recheck_days": recheck_days, **out}
+        if not cache:
+            shutil.rmtree(os.path.dirname(os.path.dirname(prior)), ignore_errors=True)
+    expected = {"edited": made["edit"], "hidden": made["hide"], "deleted": made["delete"], "new": made["new"]}
+    found = {k: out["counts"].get(k, 0) for k in ("edited", "hidden", "unhidden", "removed", "deleted", "new",
+                                                   "restored")}
+    if {k: v for k, v in found.items() if v} != {k: v for k, v in expected.items() if v}:
+        raise RuntimeError(f"nightly found {found}, the world had {expected}")
+    return {"scenario": "nightly", "archived_items": built["archived_items"], "changes": changes,
+            "changes_made": expected, "changes_found": found, "recheck_days": recheck_days, "prior": built, **out}
 
 
 if __name__ == "__main__":
