@@ -160,8 +160,11 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     step = max(1, -(-(stop - first) // (workers * 4)))
     jobs = [(world_args, lo, min(stop, lo + step), os.path.join(work, f"old-{i:04d}.parquet"), fill)
             for i, lo in enumerate(range(first, stop, step))]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        parts = pool.map(_write_part, jobs)
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_write_part, jobs)
+    else:
+        parts = [_write_part(job) for job in jobs]
     added = sum(rows for _, rows in parts)
     merged = os.path.join(work, "snapshot.parquet")
     con = duckdb.connect()

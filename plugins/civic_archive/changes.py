@@ -10,7 +10,9 @@ themselves: an item whose records were disposed of is still known and not archiv
 writes the state rows it changed (`state/{account}/{run_id}.parquet`); a full sweep writes a complete,
 created_at-sorted snapshot instead (`{run_id}.snapshot.parquet`), and later runs read only the newest
 snapshot and the deltas after it. Nightly runs read the state only from the oldest observed `created_at`
-on, which Parquet statistics prune, so their cost follows the re-check window, not the archive's size.
+(or the window's start, if older) on, which Parquet statistics prune, and only once: both detection and the
+search for missing items use that one materialized slice, so their cost follows the re-check window, not the
+archive's size.
 """
 from __future__ import annotations
 
@@ -110,6 +112,7 @@ class Detector:
     parts: dict[str, list[str]]
     state: list[str]
     spool_dir: str
+    since: datetime | None = None  # the walk's window (None: a full sweep, which can touch any state row)
     memory_limit: str = "256MB"
     threads: int = 1  # detection is not the bottleneck; one thread keeps its buffers small
 
@@ -136,6 +139,7 @@ class Detector:
             self.con.execute("CREATE TEMP TABLE obs (kind VARCHAR, platform_id VARCHAR, seq BIGINT, "
                              "content_sha256 VARCHAR, hidden BOOLEAN, part VARCHAR, created_at TIMESTAMPTZ)")
         self.floor = self._min_observed_created()
+        self._st_bound: tuple[datetime | None] | None = None  # (lower created_at bound,) once `st` exists
 
     def _min_observed_created(self) -> datetime | None:
         # Through Arrow: DuckDB's own conversion of TIMESTAMPTZ to Python needs pytz.
@@ -152,12 +156,28 @@ class Detector:
     def _params(self, since):
         return {"since": since} if since is not None and self.state else {}
 
+    def _state_table(self, since: datetime | None) -> tuple[str, dict]:
+        """The latest state rows from `since` on, out of the one slice of the state this run reads: from the
+        window's start or the oldest observed item, whichever is older (everything for a full sweep). The
+        state files are read once per run, however many questions are asked of them."""
+        if self._st_bound is None:
+            bounds = [b for b in (self.since, self.floor) if b is not None]
+            bound = min(bounds) if self.since is not None and bounds else None
+            self.con.execute(f"CREATE TEMP TABLE st AS SELECT * FROM {self._state(bound)}", self._params(bound))
+            self._st_bound = (bound,)
+        bound = self._st_bound[0]
+        if bound is not None and (since is None or since < bound):  # outside the slice: read the files again
+            return self._state(since), self._params(since)
+        if since is None:
+            return "st", {}
+        return "(SELECT * FROM st WHERE created_at >= $since)", {"since": since}
+
     def observed_count(self) -> int:
         return self.con.sql("SELECT count(*) FROM obs").fetchall()[0][0]
 
     def _detect(self) -> None:
         """The narrow change set: which observed items changed, and their new version/status/record id."""
-        st = self._state(self.floor)
+        st, params = self._state_table(self.floor)
         self.con.execute(f"""CREATE TEMP TABLE changed AS
             WITH j AS (
                 SELECT obs.seq, obs.part, obs.kind, obs.platform_id, obs.hidden, obs.content_sha256,
@@ -179,7 +199,7 @@ class Detector:
                    CASE WHEN hidden THEN 'hidden' WHEN now_edited THEN 'edited' ELSE 'live' END AS status,
                    substr(sha256(concat_ws(chr(31), $account, kind, platform_id, CAST(new_version AS VARCHAR))),
                           1, 32) AS record_id
-            FROM c""", {"account": self.account_id, **self._params(self.floor)})
+            FROM c""", {"account": self.account_id, **params})
 
     def changed(self, batch_rows: int = 20_000):
         """Arrow batches of the full rows that changed, with version/status/record_id set, one partition
@@ -202,7 +222,7 @@ class Detector:
             return []
         roots = pa.table({"root": pa.array(sorted(set(walked_roots)), pa.string())})
         self.con.register("walked", roots)
-        st = self._state(since)
+        st, params = self._state_table(since)
         sql = f"""
             WITH s AS (SELECT * FROM {st} AS st
                        WHERE st.status NOT IN ('removed', 'deleted')
@@ -213,7 +233,7 @@ class Detector:
             WHERE kind IN {ROOT_KINDS}
                OR root_platform_id IN (SELECT root FROM walked)
                OR root_platform_id IN (SELECT platform_id FROM gone_roots)"""
-        return self.con.sql(sql, params=self._params(since)).to_arrow_table().to_pylist()
+        return self.con.sql(sql, params=params).to_arrow_table().to_pylist()
 
     def snapshot(self, delta: str | None, path: str) -> int:
         """Write the whole current state (old state + this run's delta), sorted by created_at."""

@@ -294,7 +294,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     spool.close()
     result.complete = source.complete
 
-    detector = changes.Detector(account.id, spool.parts, inputs, run.spool)
+    detector = changes.Detector(account.id, spool.parts, inputs, run.spool, since=result.since)
     try:
         result.counts["seen"] = detector.observed_count()
         for raw, ref, first_ref in _changed_while_paged(detector, spool):
