@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 from collections import defaultdict
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from warcio.archiveiterator import ArchiveIterator
 
-from civic_archive import manifest, records, schemas
+from civic_archive import manifest, records, schemas, warccheck
 from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
 IGNORED_PREFIXES = ("exports/", "locks/")  # exports carry their own BagIt manifests; locks/ holds run leases
@@ -79,44 +82,43 @@ DISPOSED_SHOWN = 20
 
 
 def _hash_object(store: ArchiveStore, key: str) -> tuple[str, int]:
-    h, size = hashlib.sha256(), 0
     with store.open(key) as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
+        return _hash_stream(fh)
+
+
+def _hash_stream(fh) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    while chunk := fh.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
     return h.hexdigest(), size
 
 
-class _HashingReader:
-    """Hashes every byte read through it, so a WARC is checked (record digests) and hashed (against the
-    manifest) in one read."""
-
-    def __init__(self, fh):
-        self._fh = fh
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._fh.read(n)
-        self._hash.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
+def _hash_path(path: str) -> tuple[str, int]:
+    with open(path, "rb") as fh:
+        return _hash_stream(fh)
 
 
-def check_warc(store: ArchiveStore, key: str, report: Report) -> tuple[str, int]:
-    """Check every record's digests (and that warcinfo comes first); return the file's sha256 and size."""
-    with store.open(key) as raw:
-        fh = _HashingReader(raw)
+def check_warc(store: ArchiveStore, key: str, report: Report,
+               scan: warccheck.Scan | None = None) -> tuple[str, int]:
+    """Check every record's digests (and that warcinfo comes first); return the file's sha256 and size.
+
+    The fast check (`warccheck`, one read) settles files in the layout this archive writes. Any other file,
+    and any file it finds a problem in, is read again by warcio, whose verdict and messages stand; damage
+    warcio reads past without a word (a corrupt or truncated gzip member) is then reported from the fast
+    check."""
+    if scan is None:
+        with store.open(key) as fh:
+            scan = warccheck.scan(fh)
+    if scan.ok:
+        report.warc_records += scan.records
+        return scan.sha256, scan.size
+    before = len(report.failures)
+    with store.open(key) as fh:
         _scan_warc(fh, key, report)
-        fh.drain()
-    return fh.hexdigest(), fh.size
+    if scan.damage and len(report.failures) == before:
+        report.fail(key, f"damaged WARC: {scan.damage}")
+    return scan.sha256, scan.size
 
 
 def _scan_warc(fh, key: str, report: Report) -> None:
@@ -152,29 +154,42 @@ def check_parquet(store: ArchiveStore, key: str, report: Report, kind: str) -> N
             report.fail(key, f"records file lacks columns {sorted(missing)}")
 
 
-def verify(store: ArchiveStore, *, deep: bool = True) -> Report:
+def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None) -> Report:
+    """`workers`: processes reading objects of a local archive in parallel (default: one per CPU, at most
+    8; 1 reads everything in this process). Results are applied in manifest order, so the report is the
+    same whatever the number."""
     report = Report()
     listed: set[str] = set()
     disposed = _check_disposition(store, report)
     chains: dict[str, list[tuple[int, str, dict, str]]] = defaultdict(list)
+    manifests = []
     for key, data in manifest.iter_manifests(store):
-        report.manifests += 1
-        listed.add(key)
         try:
             doc = json.loads(data)
             schemas.validate(manifest.MANIFEST_SCHEMA, doc)
+            manifests.append((key, data, doc, None))
         except (ValueError, schemas.SchemaError) as exc:
-            report.fail(key, f"manifest unreadable or invalid: {exc}")
-            continue
-        if manifest.manifest_key(doc["run_id"]) != key:
-            report.fail(key, f"manifest names run {doc['run_id']}, not the run its key names")
-        chains[doc["chain"]].append((doc["sequence"], key, doc, hashlib.sha256(data).hexdigest()))
-        for obj in doc["objects"]:
-            listed.add(obj["key"])
-            if obj["key"] in disposed:
-                _check_disposed(store, obj, disposed[obj["key"]], report, key)
+            manifests.append((key, data, None, exc))
+    with _Reader(store, deep, workers) as reader:
+        for _, _, doc, _ in manifests:  # queue every read first: workers hash while results are applied
+            for obj in (doc["objects"] if doc else []):
+                if obj["key"] not in disposed:
+                    reader.submit(obj)
+        for key, data, doc, exc in manifests:
+            report.manifests += 1
+            listed.add(key)
+            if doc is None:
+                report.fail(key, f"manifest unreadable or invalid: {exc}")
                 continue
-            _check_object(store, obj, report, deep, key)
+            if manifest.manifest_key(doc["run_id"]) != key:
+                report.fail(key, f"manifest names run {doc['run_id']}, not the run its key names")
+            chains[doc["chain"]].append((doc["sequence"], key, doc, hashlib.sha256(data).hexdigest()))
+            for obj in doc["objects"]:
+                listed.add(obj["key"])
+                if obj["key"] in disposed:
+                    _check_disposed(store, obj, disposed[obj["key"]], report, key)
+                    continue
+                _check_object(store, obj, report, deep, key, reader.result(obj))
 
     for chain, entries in chains.items():
         entries.sort(key=lambda e: (e[0], e[1]))
@@ -251,12 +266,71 @@ def _check_disposed(store: ArchiveStore, obj: dict, logged: tuple[int, str], rep
     report.disposed.append((key, sequence))
 
 
-def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, manifest_key: str) -> None:
+class _Reader:
+    """Reads listed objects ahead, in a pool of forked processes when the archive is a local folder and
+    there is enough to read; `result(obj)` answers in submission order. A read that fails in a worker is
+    done again here, so errors are the store's own."""
+
+    MIN_PARALLEL_BYTES = 8 << 20  # below this, starting processes costs more than it saves
+
+    def __init__(self, store: ArchiveStore, deep: bool, workers: int | None):
+        self.store, self.deep = store, deep
+        self.workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+        self.jobs: list[tuple[dict, str]] = []
+        self.futures: dict[int, Future] = {}
+        self.pool: ProcessPoolExecutor | None = None
+        self.started = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, obj: dict) -> None:
+        if self.workers > 1:
+            try:
+                path = self.store.local_path(obj["key"])
+            except StorageError:
+                path = None
+            if path is not None:
+                self.jobs.append((obj, path))
+
+    def _start(self) -> None:
+        self.started = True
+        total = sum(obj.get("size", 0) for obj, _ in self.jobs)
+        if len(self.jobs) < 2 or total < self.MIN_PARALLEL_BYTES:
+            return
+        # fork: the workers need nothing but hashlib and zlib, and start in milliseconds
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        for obj, path in self.jobs:
+            fn = warccheck.scan_path if self.deep and obj["kind"] == "warc" else _hash_path
+            self.futures[id(obj)] = self.pool.submit(fn, path)
+
+    def result(self, obj: dict):
+        """A `warccheck.Scan` or (sha256, size) read ahead for `obj`, or None (read it here)."""
+        if not self.started:
+            self._start()
+        future = self.futures.pop(id(obj), None)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except Exception:  # noqa: BLE001 - e.g. a vanished file or a killed worker: read it here instead
+            return None
+
+
+def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, manifest_key: str,
+                  ahead=None) -> None:
     key = obj["key"]
     report.objects += 1
     try:
         if deep and obj["kind"] == "warc":
-            digest, size = check_warc(store, key, report)  # one read: record digests and file hash
+            scan = ahead if isinstance(ahead, warccheck.Scan) else None
+            digest, size = check_warc(store, key, report, scan)  # one read: record digests and file hash
+        elif isinstance(ahead, tuple):
+            digest, size = ahead
         else:
             digest, size = _hash_object(store, key)
     except StorageError as exc:
