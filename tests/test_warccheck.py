@@ -204,6 +204,49 @@ def test_file_spanning_many_reads(tmp_path):
     assert scan.ok and (True, scan.records) == warcio_verdict(data) == (True, 2 + 2 * len(bodies))
 
 
+def parts_of(path, bounds) -> list[warccheck.Part]:
+    bounds = list(bounds) + [None]
+    return [warccheck.scan_part(str(path), a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def test_parts_checked_apart_join_to_the_whole(tmp_path):
+    path = tmp_path / "p.warc.gz"
+    write_sample(path, [bytes([n]) * (300 + 40 * n) for n in range(40)])
+    data = path.read_bytes()
+    whole = fast(data)
+    assert whole.ok
+    for n in (2, 3, 7, 50):
+        bounds = [len(data) * i // n for i in range(n)]
+        joined = warccheck.join(whole.sha256, whole.size, parts_of(path, bounds))
+        assert joined == whole
+
+
+def test_parts_find_damage_and_a_false_member_start(tmp_path):
+    rnd = random.Random(5)
+    trap = bytes(rnd.getrandbits(8) for _ in range(20_000)) + b"\x1f\x8b\x08" + bytes(rnd.getrandbits(8) for _ in range(20_000))
+    path = tmp_path / "t.warc.gz"
+    write_sample(path, [b"a" * 500, trap, b"b" * 500])  # random bytes are stored as they are: a gzip magic inside
+    data = path.read_bytes()
+    whole = fast(data)
+    fake = min(set(m.start() for m in re.finditer(b"\x1f\x8b\x08", data)) - set(_member_starts(data)))
+    parts = parts_of(path, [0, fake - 1])
+    assert parts[1].start == fake
+    assert warccheck.join(whole.sha256, whole.size, parts) is None  # does not chain: check the file whole
+    bad = bytearray(data)
+    bad[-40] ^= 0x01
+    path.write_bytes(bytes(bad))
+    joined = warccheck.join(whole.sha256, whole.size, parts_of(path, [0, _member_starts(data)[-2]]))
+    assert joined is not None and not joined.ok and "gzip member" in joined.damage
+
+
+def _member_starts(data: bytes) -> list[int]:
+    starts, at = [], 0
+    for member in members(data):
+        starts.append(at)
+        at += len(member)
+    return starts
+
+
 HEADER_NAMES = st.sampled_from(["X-A", "Accept", "Content-Encoding", "Transfer-Encoding", "X-Long", "Set-Cookie"])
 HEADER_VALUES = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=30)
 
@@ -280,6 +323,7 @@ def test_verify_reports_the_same_with_a_process_pool(tmp_path, fakes, monkeypatc
         start(self)
         pooled.append(self.pool is not None)
     monkeypatch.setattr(verify_module._Reader, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(verify_module._Reader, "PART_BYTES", 2048)  # and check WARCs in parts
     monkeypatch.setattr(verify_module._Reader, "_start", spy)
     here = verify_module.verify(store, workers=1)
     ahead = verify_module.verify(store, workers=2)

@@ -24,7 +24,7 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from warcio.archiveiterator import ArchiveIterator
@@ -143,15 +143,22 @@ def _scan_warc(fh, key: str, report: Report) -> None:
 
 
 def check_parquet(store: ArchiveStore, key: str, report: Report, kind: str) -> None:
+    problem = parquet_problem(store, key, kind)
+    if problem:
+        report.fail(key, problem)
+
+
+def parquet_problem(store: ArchiveStore, key: str, kind: str) -> str | None:
+    """Why a records/state Parquet object fails its check (it must decode in full), or None."""
     try:
         table = records.read_table(store, key)
     except Exception as exc:
-        report.fail(key, f"unreadable Parquet: {type(exc).__name__}: {exc}")
-        return
+        return f"unreadable Parquet: {type(exc).__name__}: {exc}"
     if kind == "records":
         missing = set(records.COLUMNS) - set(table.schema.names)
         if missing:
-            report.fail(key, f"records file lacks columns {sorted(missing)}")
+            return f"records file lacks columns {sorted(missing)}"
+    return None
 
 
 def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None) -> Report:
@@ -189,7 +196,7 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
                 if obj["key"] in disposed:
                     _check_disposed(store, obj, disposed[obj["key"]], report, key)
                     continue
-                _check_object(store, obj, report, deep, key, reader.result(obj))
+                _check_object(store, obj, report, deep, key, reader)
 
     for chain, entries in chains.items():
         entries.sort(key=lambda e: (e[0], e[1]))
@@ -267,26 +274,33 @@ def _check_disposed(store: ArchiveStore, obj: dict, logged: tuple[int, str], rep
 
 
 class _Reader:
-    """Reads listed objects ahead, in a pool of forked processes when the archive is a local folder and
-    there is enough to read; `result(obj)` answers in submission order. A read that fails in a worker is
-    done again here, so errors are the store's own."""
+    """Reads listed objects ahead when the archive is a local folder and there is enough to read: files are
+    hashed and WARCs checked by forked worker processes (a big WARC in parts, see `warccheck.scan_part`),
+    while a thread here decodes the Parquet files (pyarrow releases the GIL). Results are taken in manifest
+    order and a Parquet outcome is used only once its object's hash has matched, so the report is the same
+    as reading everything in turn. A read that fails ahead is done again in turn, so errors are the store's
+    own."""
 
     MIN_PARALLEL_BYTES = 8 << 20  # below this, starting processes costs more than it saves
+    PART_BYTES = 2 << 20  # a WARC at least twice this size is checked in parts
 
     def __init__(self, store: ArchiveStore, deep: bool, workers: int | None):
         self.store, self.deep = store, deep
         self.workers = min(os.cpu_count() or 1, 8) if workers is None else workers
         self.jobs: list[tuple[dict, str]] = []
-        self.futures: dict[int, Future] = {}
+        self.ahead: dict[int, tuple[Future, list[Future]]] = {}
+        self.parquet: dict[int, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
+        self.threads: ThreadPoolExecutor | None = None
         self.started = False
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+        for executor in (self.pool, self.threads):
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
 
     def submit(self, obj: dict) -> None:
         if self.workers > 1:
@@ -299,32 +313,49 @@ class _Reader:
 
     def _start(self) -> None:
         self.started = True
-        total = sum(obj.get("size", 0) for obj, _ in self.jobs)
-        if len(self.jobs) < 2 or total < self.MIN_PARALLEL_BYTES:
+        total = sum(obj["size"] for obj, _ in self.jobs)
+        if not self.jobs or total < self.MIN_PARALLEL_BYTES:
             return
-        # fork: the workers need nothing but hashlib and zlib, and start in milliseconds
+        # fork: the workers need nothing but hashlib and ISA-L, and start in milliseconds
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        if self.deep:
+            self.threads = ThreadPoolExecutor(1, thread_name_prefix="verify-parquet")
         for obj, path in self.jobs:
-            fn = warccheck.scan_path if self.deep and obj["kind"] == "warc" else _hash_path
-            self.futures[id(obj)] = self.pool.submit(fn, path)
+            if self.deep and obj["kind"] == "warc" and obj["size"] >= 2 * self.PART_BYTES:
+                n = min(2 * self.workers, obj["size"] // self.PART_BYTES)
+                bounds = [obj["size"] * i // n for i in range(n)] + [None]
+                parts = [self.pool.submit(warccheck.scan_part, path, a, b) for a, b in zip(bounds, bounds[1:])]
+                self.ahead[id(obj)] = (self.pool.submit(_hash_path, path), parts)
+            else:
+                fn = warccheck.scan_path if self.deep and obj["kind"] == "warc" else _hash_path
+                self.ahead[id(obj)] = (self.pool.submit(fn, path), [])
+            if self.threads is not None and obj["kind"] in ("records", "state"):
+                self.parquet[id(obj)] = self.threads.submit(parquet_problem, self.store, obj["key"], obj["kind"])
 
     def result(self, obj: dict):
         """A `warccheck.Scan` or (sha256, size) read ahead for `obj`, or None (read it here)."""
         if not self.started:
             self._start()
-        future = self.futures.pop(id(obj), None)
-        if future is None:
+        whole, parts = self.ahead.pop(id(obj), (None, []))
+        if whole is None:
             return None
         try:
-            return future.result()
+            if parts:
+                return warccheck.join(*whole.result(), [part.result() for part in parts])
+            return whole.result()
         except Exception:  # noqa: BLE001 - e.g. a vanished file or a killed worker: read it here instead
             return None
 
+    def parquet_problem(self, store: ArchiveStore, obj: dict) -> str | None:
+        future = self.parquet.pop(id(obj), None)
+        return future.result() if future is not None else parquet_problem(store, obj["key"], obj["kind"])
+
 
 def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, manifest_key: str,
-                  ahead=None) -> None:
+                  reader: _Reader | None = None) -> None:
     key = obj["key"]
     report.objects += 1
+    ahead = reader.result(obj) if reader else None
     try:
         if deep and obj["kind"] == "warc":
             scan = ahead if isinstance(ahead, warccheck.Scan) else None
@@ -343,4 +374,6 @@ def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, ma
         report.fail(key, f"sha256 differs from the one recorded in {manifest_key}")
         return
     if deep and obj["kind"] in ("records", "state"):
-        check_parquet(store, key, report, obj["kind"])
+        problem = reader.parquet_problem(store, obj) if reader else parquet_problem(store, key, obj["kind"])
+        if problem:
+            report.fail(key, problem)

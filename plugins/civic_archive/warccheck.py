@@ -17,12 +17,14 @@ Nothing here imports warcio, pyarrow or the store, so a process pool forks it ch
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 
 from isal import isal_zlib  # ISA-L inflate: zlib-compatible, about twice as fast as zlib here
 
 CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate: how every gzip member begins
 _FIRST_STEP = 4096  # compressed bytes fed per step; grows, so a small member wastes little of unused_data
 _VERSIONS = (b"WARC/1.1", b"WARC/1.0")
 _WARC_HEAD = re.compile(rb"WARC/1\.[01](?:\r\n[!-9;-~]+:[ -~]*)+")
@@ -74,8 +76,8 @@ def scan(fh) -> Scan:
 
     ok, records, damage = False, 0, None
     try:
-        records = _check_records(_members(more))
-        ok = True
+        records, _ = _check_records(_members(more, 0), first=True)
+        ok = records > 0
     except _Damaged as exc:
         damage = str(exc)
     except _Unsupported:
@@ -85,9 +87,69 @@ def scan(fh) -> Scan:
     return Scan(file_hash.hexdigest(), size, ok, records if ok else 0, damage)
 
 
-def _members(more):
-    """Yield each gzip member's decompressed bytes (and its compressed offset)."""
-    buf, pos, base = b"", 0, 0  # base: file offset of buf[0]
+@dataclass
+class Part:
+    """The check of the members from `start` (a gzip header at or after the offset asked for) to `end`."""
+
+    start: int
+    end: int
+    ok: bool
+    records: int = 0
+    damage: str | None = None
+
+
+def scan_part(path: str, start: int, stop: int | None) -> Part:
+    """Check the members of a local file that begin at the first gzip header at or after `start` (the file's
+    first member when `start` is 0), up to the first member end at or after `stop` (the end of the file when
+    None). Parts of one file are checked in parallel; `join` accepts them only if each ends exactly where
+    the next begins, which proves the next one began at a real member boundary."""
+    with open(path, "rb") as fh:
+        if start:
+            start = _next_gzip_header(fh, start)
+            if start is None:
+                return Part(os.fstat(fh.fileno()).st_size, os.fstat(fh.fileno()).st_size, True)
+        fh.seek(start)
+        try:
+            records, end = _check_records(_members(lambda: fh.read(CHUNK), start), first=start == 0, stop=stop)
+        except _Damaged as exc:
+            return Part(start, -1, False, damage=str(exc))
+        except _Unsupported:
+            return Part(start, -1, False)
+        return Part(start, end, True, records)
+
+
+def join(sha256: str, size: int, parts: list[Part]) -> Scan | None:
+    """One file's Scan from its parts in order, or None when the parts do not chain (a gzip header found
+    inside compressed data was not a member boundary): then check the file in one pass instead."""
+    expected, records = 0, 0
+    for part in parts:
+        if part.start != expected:
+            return None
+        if not part.ok:
+            return Scan(sha256, size, False, 0, part.damage)
+        records += part.records
+        expected = part.end
+    if expected != size or records == 0:
+        return None
+    return Scan(sha256, size, True, records)
+
+
+def _next_gzip_header(fh, offset: int) -> int | None:
+    fh.seek(offset)
+    carry = b""
+    while chunk := fh.read(1 << 16):
+        window = carry + chunk
+        i = window.find(_GZIP_MAGIC)
+        if i >= 0:
+            return offset - len(carry) + i
+        offset += len(chunk)
+        carry = window[-(len(_GZIP_MAGIC) - 1):]
+    return None
+
+
+def _members(more, base: int):
+    """Yield (start offset, end offset, decompressed bytes) of each gzip member, from file offset `base`."""
+    buf, pos = b"", 0  # base: file offset of buf[0]
     while True:
         if pos >= len(buf):
             base += len(buf)
@@ -114,19 +176,20 @@ def _members(more):
                 break
             pos += len(piece)
             step = min(step * 2, CHUNK)
-        yield start, out[0] if len(out) == 1 else b"".join(out)
+        yield start, base + pos, out[0] if len(out) == 1 else b"".join(out)
 
 
-def _check_records(members) -> int:
-    n = 0
-    for offset, data in members:
-        rec_type = _check_record(data, offset)
-        if n == 0 and rec_type != b"warcinfo":
+def _check_records(members, *, first: bool, stop: int | None = None) -> tuple[int, int]:
+    """(records checked, offset after the last); `first`: these are the file's first records."""
+    n, end = 0, 0
+    for start, end, data in members:
+        rec_type = _check_record(data, start)
+        if first and n == 0 and rec_type != b"warcinfo":
             raise _Unsupported
         n += 1
-    if n == 0:
-        raise _Unsupported
-    return n
+        if stop is not None and end >= stop:
+            break
+    return n, end
 
 
 def _check_record(data: bytes, offset: int) -> bytes:
