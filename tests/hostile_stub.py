@@ -12,9 +12,10 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from civic_archive import records
@@ -194,7 +195,7 @@ def run_case(case: Case, stub: Stub, store: LocalStore, config) -> Any:
     if case.error is None:
         assert not result.errors, result.errors
     else:
-        assert result.errors and any(re.search(case.error, e, re.S) for e in result.errors), result.errors
+        assert result.errors and any(re.search(case.error, e, re.DOTALL) for e in result.errors), result.errors
         assert "## Errors" in text
 
     # quarantined documents name the WARC record that holds the evidence

@@ -13,16 +13,26 @@ Counted cases (see docs/reliability.md) are the rows of CASES.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
-
 from civic_archive import config as cfg
 from civic_archive.sources.facebook import FacebookSource
 from civic_archive.storage import LocalStore
-from hostile_stub import (A, Case, DROP as _DROP, HTML_ERROR, MAX_BODY, Stub, gzip_bomb, nested,
-                          no_host_but_stub as paging_host_refused, no_paths_escape, run_case, script_inert,
-                          without_dropped)
+from hostile_stub import DROP as _DROP
+from hostile_stub import (
+    HTML_ERROR,
+    A,
+    Case,
+    Stub,
+    gzip_bomb,
+    nested,
+    no_paths_escape,
+    run_case,
+    script_inert,
+    without_dropped,
+)
+from hostile_stub import no_host_but_stub as paging_host_refused
 
 TOKEN = "EAABhostiletesttoken0123456789"
 PAGE = "100"

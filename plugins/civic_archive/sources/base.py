@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
+from urllib.parse import quote
 
 from civic_archive.capture import Capture, RecordingSession
 from civic_archive.config import Account
@@ -101,18 +102,47 @@ class Source(ABC):
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         cap = self.session.get(url, params)
-        # A 5xx or 429 whose body is unreadable (a proxy's HTML page, a cut body) is worth another try.
+        return cap, self.read_json(cap)
+
+    def read_json(self, cap: Capture) -> Any:
+        """The body's JSON, or an `ApiError` that says why not (cut short, not JSON, nested too deeply) with
+        an excerpt. A 5xx or 429 whose body is unreadable (a proxy's HTML page, a cut body) is transient:
+        worth another try."""
         transient = cap.status >= 500 or cap.status == 429
         if cap.truncated:
             raise ApiError(f"{self.platform}: response to {cap.url} truncated (HTTP {cap.status}, "
                            f"{len(cap.body)} bytes kept: connection dropped or over the size cap)",
                            transient=transient, ref=cap.ref, payload=_excerpt(cap.body))
         try:
-            return cap, cap.json()
+            return cap.json()
         except ValueError as exc:  # also UnicodeDecodeError and "nested too deeply"
             raise ApiError(f"{self.platform}: response to {cap.url} is not JSON (HTTP {cap.status}, "
                            f"{cap.content_type or 'no content type'}): {exc}", transient=transient, ref=cap.ref,
                            payload=_excerpt(cap.body)) from None
+
+
+class PagingGuard:
+    """The cursors one listing has handed out (Graph `paging.next`, X `next_token`, YouTube `nextPageToken`).
+    The same cursor twice means the listing loops: without this check the walk would never end. A cursor
+    of the wrong type is an error too, not the end of the listing: taking it for the end would let the walk
+    count as complete and the unread items be taken for removed."""
+
+    def __init__(self, platform: str, listing: str, name: str):
+        self.platform, self.listing, self.name = platform, listing, name
+        self.seen: set[str] = set()
+
+    def next(self, cursor: Any, cap: Capture) -> str | None:
+        """The cursor to follow, or None at the end of the listing (no cursor, or an empty one)."""
+        if cursor is None or cursor == "":
+            return None
+        if not isinstance(cursor, str):
+            raise ApiError(f"{self.platform}: page from {cap.url} has a {self.name} that is not a string: "
+                           f"{str(cursor)[:200]!r}", ref=cap.ref, payload=str(cursor)[:2000])
+        if cursor in self.seen:
+            raise ApiError(f"{self.platform}: paging loop: {self.listing} returned the same {self.name} twice "
+                           f"({cursor[:200]!r}); the rest of the listing could not be read", ref=cap.ref)
+        self.seen.add(cursor)
+        return cursor
 
 
 def _excerpt(body: bytes, limit: int = 4096) -> str:
@@ -140,3 +170,9 @@ def item_id(raw: Any) -> str:
     if not isinstance(value, str) or not value or value.strip(".") == "":
         raise ValueError(f"bad id {value[:100] if isinstance(value, str) else value!r}")
     return value
+
+
+def path_segment(platform_id: str) -> str:
+    """An id as one URL path segment: `/`, `?`, `#`, `%` and control characters cannot change the path (ids
+    made only of dots are refused by `item_id`: requests would undo their escaping)."""
+    return quote(platform_id, safe="")

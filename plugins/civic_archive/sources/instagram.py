@@ -23,11 +23,13 @@ import json
 import logging
 import time
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES, check_host, error_code, next_url
+from civic_archive.sources.base import (ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time,
+                                        path_segment)
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +71,12 @@ class InstagramSource(Source):
                 self._backoff(attempt)
                 continue
             try:
-                doc = cap.json()
-            except ValueError:
-                if cap.status >= 500 and not last:
+                doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
+            except ApiError as exc:
+                if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
                     self._backoff(attempt)
                     continue
-                raise ApiError(f"instagram: response to {cap.url} is not JSON (HTTP {cap.status}, "
-                               f"{cap.content_type or 'no content type'})", transient=cap.status >= 500,
-                               ref=cap.ref) from None
+                raise
             error = doc.get("error") if isinstance(doc, dict) else None
             if not error:
                 if cap.status >= 400:
@@ -88,7 +88,7 @@ class InstagramSource(Source):
                 return cap, doc
             if not isinstance(error, dict):
                 raise ApiError(f"instagram: unreadable error {error!r} from {cap.url}", ref=cap.ref)
-            code = error.get("code")
+            code = error_code(error)
             subcode = error.get("error_subcode")
             message = error.get("message", "")
             if code in TOKEN_CODES:
@@ -126,23 +126,32 @@ class InstagramSource(Source):
         best = max((m for m in minutes if isinstance(m, (int, float))), default=0)
         return best * 60.0 if best > 0 else None
 
-    def _pages(self, url: str, params: dict[str, Any] | None) -> Iterator[tuple[Capture, list]]:
-        next_url: str | None = url
+    def _pages(self, url: str, params: dict[str, Any] | None, *, from_body: Capture | None = None
+               ) -> Iterator[tuple[Capture, list]]:
+        """The pages of a listing. `from_body`: `url` is a `next` taken from that capture's body (embedded
+        replies that continue), so it is checked like every later `next`."""
+        origin = urlsplit(self.account.api_base_url)[:2]
+        guard = PagingGuard("instagram", urlsplit(url).path, "paging.next")
+        if from_body is not None:
+            check_host(url, origin, "instagram", from_body)
+            guard.next(url, from_body)
+        next_page: str | None = url
         first = True
-        while next_url:
-            cap, doc = self._graph(next_url, params if first else None)
+        while next_page:
+            cap, doc = self._graph(next_page, params if first else None)
             first = False
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
-                raise ApiError(f"instagram: page from {cap.url} has no data list", ref=cap.ref)
+                raise ApiError(f"instagram: page from {cap.url} has no data list", ref=cap.ref,
+                               payload=doc if not isinstance(doc, (dict, list)) else None)
             yield cap, data
-            next_url = _next(doc)
+            next_page = next_url(doc, cap, "instagram", origin, guard)
 
     # -- the walk ------------------------------------------------------------------------------------------
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
-        for cap, media in self._pages(f"{base}/{self.account.handle}/media",
+        for cap, media in self._pages(f"{base}/{path_segment(self.account.handle)}/media",
                                       {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}):
             created = []
             for raw in media:
@@ -171,7 +180,7 @@ class InstagramSource(Source):
         if isinstance(embedded, dict) and isinstance(embedded.get("data"), list) and not _next(embedded):
             return [(c, cap) for c in embedded["data"] if isinstance(c, dict)]
         found = []
-        for child_cap, children in self._pages(f"{self.account.api_base_url}/{item_id(raw)}/children",
+        for child_cap, children in self._pages(f"{self.account.api_base_url}/{path_segment(item_id(raw))}/children",
                                                {"fields": CHILD_FIELDS}):
             found.extend((c, child_cap) for c in children if isinstance(c, dict))
         return found
@@ -243,7 +252,7 @@ class InstagramSource(Source):
         listed = 0
         pending: list[str] = []  # comments whose replies were not in the listing
         try:
-            for cap, comments in self._pages(f"{base}/{post.platform_id}/comments",
+            for cap, comments in self._pages(f"{base}/{path_segment(post.platform_id)}/comments",
                                              {"fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}):
                 for raw in comments:
                     try:
@@ -262,7 +271,7 @@ class InstagramSource(Source):
                         yield self._reply(reply_raw, cap, comment.platform_id)
                     more = _next(replies)
                     if more:
-                        listed += yield from self._replies(more, None, comment.platform_id)
+                        listed += yield from self._replies(more, None, comment.platform_id, from_body=cap)
         except ApiError as exc:
             if exc.code == 100:  # the media was deleted while we walked; its comments go with it
                 return
@@ -275,15 +284,15 @@ class InstagramSource(Source):
         if pending and not (isinstance(total, int) and listed >= total):
             for comment_id in pending:
                 try:
-                    yield from self._replies(f"{base}/{comment_id}/replies",
+                    yield from self._replies(f"{base}/{path_segment(comment_id)}/replies",
                                              {"fields": REPLY_FIELDS, "limit": PAGE_LIMIT}, comment_id)
                 except ApiError as exc:
                     if exc.code != 100:  # "cannot get replies to a comment that has been deleted"
                         raise
 
-    def _replies(self, url: str, params: dict | None, comment_id: str):
+    def _replies(self, url: str, params: dict | None, comment_id: str, from_body: Capture | None = None):
         count = 0
-        for cap, replies in self._pages(url, params):
+        for cap, replies in self._pages(url, params, from_body=from_body):
             for raw in replies:
                 count += 1
                 yield self._reply(raw, cap, comment_id)
@@ -319,7 +328,7 @@ class InstagramSource(Source):
             return None
         fields = MEDIA_FIELDS if kind == "post" else f"{REPLY_FIELDS},media{{id}}"
         try:
-            cap, raw = self._graph(f"{self.account.api_base_url}/{platform_id}", {"fields": fields})
+            cap, raw = self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": fields})
         except TokenExpired:
             raise
         except ApiError as exc:
@@ -341,7 +350,7 @@ class InstagramSource(Source):
         if not object_id:
             return None
         try:
-            self._graph(f"{self.account.api_base_url}/{object_id}", {"fields": "id"})
+            self._graph(f"{self.account.api_base_url}/{path_segment(object_id)}", {"fields": "id"})
         except TokenExpired:
             raise
         except ApiError as exc:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
 
 RECENT_SEARCH_REACH = timedelta(days=7)  # platform-apis.md §3.3: recent search covers the last seven days
 
@@ -114,11 +114,7 @@ class XSource(Source):
                                    transient=True, ref=cap.ref)
                 self._backoff(attempt)
                 continue
-            try:
-                doc = cap.json()
-            except ValueError:
-                raise ApiError(f"x: response to {cap.url} is not JSON (HTTP {cap.status}, "
-                               f"{cap.content_type or 'no content type'})", ref=cap.ref) from None
+            doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
             if cap.status >= 400:
                 raise ApiError(f"x: HTTP {cap.status} from {endpoint}: {_problem(cap)}", code=cap.status,
                                ref=cap.ref)
@@ -147,7 +143,7 @@ class XSource(Source):
 
     def _pages(self, url: str, params: dict[str, Any], token_param: str) -> Iterator[tuple[Capture, dict]]:
         token = None
-        seen_tokens: set[str] = set()
+        guard = PagingGuard("x", _endpoint(url), "meta.next_token")
         while True:
             cap, doc = self._get(url, {**params, token_param: token} if token else params)
             data = doc.get("data")
@@ -158,14 +154,16 @@ class XSource(Source):
                 doc = {**doc, "data": []}
             elif not isinstance(data, list):
                 raise ApiError(f"x: page from {cap.url} has no data list", ref=cap.ref)
+            if _list(doc.get("errors")) and doc["data"]:
+                # Partial errors in an HTTP 200 (a referenced post deleted or protected, say): the page's
+                # posts are good; what could not be expanded is said in the report.
+                self.notes.append(f"x: {len(doc['errors'])} partial error(s) in a page of {_endpoint(url)}: "
+                                  f"{_problem_doc({'errors': doc['errors'][:3]})[:500]}")
             yield cap, doc
             meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
-            token = meta.get("next_token")
-            if not isinstance(token, str) or not token:
+            token = guard.next(meta.get("next_token"), cap)
+            if token is None:
                 return
-            if token in seen_tokens:
-                raise ApiError(f"x: {url} returned the same next_token twice", ref=cap.ref)
-            seen_tokens.add(token)
 
     # -- the walk ------------------------------------------------------------------------------------------
 
@@ -187,7 +185,7 @@ class XSource(Source):
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
         user_id = self._user_id()
-        emitted: set[tuple[str, str]] = set()  # (kind, root id) already yielded
+        emitted: dict[tuple[str, str], str] = {}  # (kind, root id) already yielded → its content digest
         superseded: dict[str, tuple[Item, list]] = {}  # root → an older version, held back
         fetched_media: set[str] = set()
         roots_with_replies: list[str] = []
@@ -201,13 +199,13 @@ class XSource(Source):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"x post: {exc}", raw, cap.ref)
                     continue
-                if (item.kind, item.platform_id) in emitted:
+                if _seen_before(emitted, item, raw):
                     continue
                 attachments = [media[k] for k in _media_keys(raw) if k in media]
                 if not _is_latest(raw):
                     superseded.setdefault(item.platform_id, (item, attachments))
                     continue
-                emitted.add((item.kind, item.platform_id))
+                emitted[(item.kind, item.platform_id)] = item.content_sha256()
                 superseded.pop(item.platform_id, None)
                 created.append(item.created_at)
                 yield item
@@ -222,7 +220,7 @@ class XSource(Source):
         for root, (item, attachments) in superseded.items():  # a chain whose latest version was not listed
             if (item.kind, root) in emitted:
                 continue
-            emitted.add((item.kind, root))
+            emitted[(item.kind, root)] = item.content_sha256()
             yield item
             yield from self._media(item, attachments, fetched_media)
             if item.kind == "post" and _has_replies(item.raw):
@@ -242,7 +240,7 @@ class XSource(Source):
             return True
         return created_at >= datetime.now(timezone.utc) - RECENT_SEARCH_REACH
 
-    def _replies(self, root: str, emitted: set[tuple[str, str]]) -> Iterator[Item | Invalid]:
+    def _replies(self, root: str, emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
         """Replies in the post's conversation that recent search still covers (the last ~7 days)."""
         params = {**self._params(), "query": f"conversation_id:{root}"}
         held: dict[str, Item] = {}
@@ -255,26 +253,26 @@ class XSource(Source):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"x reply in conversation {root}: {exc}", raw, cap.ref)
                     continue
-                if (item.kind, item.platform_id) in emitted:
+                if _seen_before(emitted, item, raw):
                     continue
                 if not _is_latest(raw):
                     held.setdefault(item.platform_id, item)
                     continue
                 held.pop(item.platform_id, None)
-                emitted.add((item.kind, item.platform_id))
+                emitted[(item.kind, item.platform_id)] = item.content_sha256()
                 yield item
         for root_id, item in held.items():
             if (item.kind, root_id) not in emitted:
-                emitted.add((item.kind, root_id))
+                emitted[(item.kind, root_id)] = item.content_sha256()
                 yield item
 
     def _includes(self, doc: dict) -> tuple[dict[str, dict], dict[str, dict]]:
         includes = doc.get("includes") if isinstance(doc.get("includes"), dict) else {}
-        users = {u["id"]: u for u in includes.get("users") or []
+        users = {u["id"]: u for u in _list(includes.get("users"))
                  if isinstance(u, dict) and isinstance(u.get("id"), str)}
-        media = {m["media_key"]: m for m in includes.get("media") or []
+        media = {m["media_key"]: m for m in _list(includes.get("media"))
                  if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
-        for tweet in includes.get("tweets") or []:  # referenced posts: learn their edit chains
+        for tweet in _list(includes.get("tweets")):  # referenced posts: learn their edit chains
             if isinstance(tweet, dict):
                 history = tweet.get("edit_history_tweet_ids")
                 if isinstance(history, list) and history and all(isinstance(i, str) for i in history):
@@ -303,7 +301,7 @@ class XSource(Source):
                 raise
             log.warning("x: could not look up the originals of edited posts: %s", exc)
             return
-        for tweet in doc.get("data") or []:
+        for tweet in _list(doc.get("data")):
             try:
                 self._original_time[tweet["id"]] = parse_time(tweet["created_at"])
             except (KeyError, TypeError, ValueError):
@@ -318,7 +316,7 @@ class XSource(Source):
             history = [tweet_id]
         if not isinstance(history, list) or not history or not all(isinstance(i, str) and i for i in history):
             raise ValueError(f"bad edit_history_tweet_ids {history!r}")
-        root = history[0]
+        root = item_id({"id": history[0]})  # the record's platform id: the same checks as any id
         for version in history:
             self._root_of[version] = root
         self._root_of.setdefault(tweet_id, root)
@@ -404,16 +402,16 @@ class XSource(Source):
             batch = ids[start:start + LOOKUP_BATCH]
             _, doc = self._get(f"{self.account.api_base_url}/tweets",
                                {"ids": ",".join(batch), "tweet.fields": "id,edit_history_tweet_ids"})
-            for tweet in doc.get("data") or []:
+            for tweet in _list(doc.get("data")):
                 if isinstance(tweet, dict):
-                    for version in [tweet.get("id")] + list(tweet.get("edit_history_tweet_ids") or []):
-                        if version in batch:
+                    for version in [tweet.get("id")] + _list(tweet.get("edit_history_tweet_ids")):
+                        if isinstance(version, str) and version in batch:
                             found[version] = True
-            for error in doc.get("errors") or []:
+            for error in _list(doc.get("errors")):
                 if not isinstance(error, dict):
                     continue
                 target = error.get("resource_id") or error.get("value")
-                if target not in batch or found.get(target):
+                if not isinstance(target, str) or target not in batch or found.get(target):
                     continue
                 not_found = (error.get("type") == NOT_FOUND_TYPE or error.get("title") == "Not Found Error"
                              or str(error.get("type", "")).endswith("/resource-not-found"))
@@ -454,12 +452,25 @@ def _problem_doc(doc: Any) -> str:
     if not isinstance(doc, dict):
         return repr(doc)[:200]
     parts = [str(doc[k]) for k in ("title", "detail") if doc.get(k)]
-    for error in doc.get("errors") or []:
+    for error in _list(doc.get("errors")):
         if isinstance(error, dict):
             parts.append(str(error.get("detail") or error.get("message") or error.get("title") or error))
     return "; ".join(parts) or repr(doc)[:200]
 
 
+
+
+def _list(value: Any) -> list:
+    """A list field, or [] when absent or of another type (a hostile body must not crash the walk)."""
+    return value if isinstance(value, list) else []
+
+
+def _seen_before(emitted: dict[tuple[str, str], str], item: Item, raw: dict) -> bool:
+    """Whether this sighting adds nothing: the item was yielded already with the same content, or this is
+    an older version of it. A later sighting with other content (edited while we paged) is yielded again:
+    the harvest archives the first sighting and quarantines this one with its WARC record."""
+    digest = emitted.get((item.kind, item.platform_id))
+    return digest is not None and (digest == item.content_sha256() or not _is_latest(raw))
 
 
 def _media_keys(raw: dict) -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator
 
 from civic_archive.capture import ApiKeyAuth, Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,12 @@ class YouTubeSource(Source):
                 self._backoff(attempt)
                 continue
             try:
-                doc = cap.json()
-            except ValueError:
-                if (cap.status >= 500 or cap.status == 429) and not last:
+                doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
+            except ApiError as exc:
+                if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
                     self._backoff(attempt)
                     continue
-                raise ApiError(f"youtube: response to {cap.url} is not JSON (HTTP {cap.status}, "
-                               f"{cap.content_type or 'no content type'})",
-                               transient=cap.status >= 500 or cap.status == 429, ref=cap.ref) from None
+                raise
             error = doc.get("error") if isinstance(doc, dict) else None
             if error is None and cap.status < 400:
                 if not isinstance(doc, dict):
@@ -124,7 +122,7 @@ class YouTubeSource(Source):
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
         token = None
-        seen: set[str] = set()
+        guard = PagingGuard("youtube", path, "nextPageToken")
         while True:
             cap, doc = self._get(path, {**params, "pageToken": token} if token else params)
             items = doc.get("items")
@@ -133,12 +131,9 @@ class YouTubeSource(Source):
             if not isinstance(items, list):
                 raise ApiError(f"youtube: page from {cap.url} has no items list", ref=cap.ref)
             yield cap, items
-            token = doc.get("nextPageToken")
-            if not isinstance(token, str) or not token:
+            token = guard.next(doc.get("nextPageToken"), cap)
+            if token is None:
                 return
-            if token in seen:
-                raise ApiError(f"youtube: {path} returned the same nextPageToken twice", ref=cap.ref)
-            seen.add(token)
 
     # -- the walk ------------------------------------------------------------------------------------------
 
@@ -167,14 +162,14 @@ class YouTubeSource(Source):
     def walk(self) -> Iterator[Item | Invalid]:
         uploads = self._uploads_playlist()
         seen_videos: set[str] = set()
-        seen_comments: set[str] = set()
+        seen_comments: dict[str, str] = {}  # comment id → content digest of its first sighting
         params = {"part": "snippet,contentDetails,status", "playlistId": uploads, "maxResults": PLAYLIST_PAGE}
         for cap, entries in self._pages("playlistItems", params):
             ids, created = [], []
             for entry in entries:
                 video_id = _playlist_video_id(entry)
                 if video_id is None:
-                    yield Invalid("youtube playlist item without a video id", entry, cap.ref)
+                    yield Invalid("youtube playlist item without a usable video id", entry, cap.ref)
                 elif video_id not in seen_videos:
                     seen_videos.add(video_id)
                     ids.append(video_id)
@@ -253,7 +248,7 @@ class YouTubeSource(Source):
 
     # -- comments ------------------------------------------------------------------------------------------
 
-    def _comments(self, video: Item, seen: set[str]) -> Iterator[Item | Invalid]:
+    def _comments(self, video: Item, seen: dict[str, str]) -> Iterator[Item | Invalid]:
         base = {"part": "snippet,replies", "videoId": video.platform_id, "maxResults": COMMENT_PAGE,
                 "textFormat": "plainText"}
         listings: list[str | None] = [None]
@@ -287,7 +282,8 @@ class YouTubeSource(Source):
                    "comments are not archived with this token (use the channel owner's OAuth token). "
                    "Published comments are archived as usual")
 
-    def _threads(self, video: Item, params: dict, status: str | None, seen: set[str]) -> Iterator[Item | Invalid]:
+    def _threads(self, video: Item, params: dict, status: str | None, seen: dict[str, str]
+                 ) -> Iterator[Item | Invalid]:
         for cap, threads in self._pages("commentThreads", params):
             for raw in threads:
                 try:
@@ -297,9 +293,8 @@ class YouTubeSource(Source):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"youtube comment thread on {video.platform_id}: {exc}", raw, cap.ref)
                     continue
-                if comment.platform_id in seen:
+                if _seen_before(seen, comment):
                     continue  # listed twice (moved between moderation listings while we paged)
-                seen.add(comment.platform_id)
                 yield comment
                 embedded = (raw.get("replies") or {}).get("comments") if isinstance(raw.get("replies"), dict) else None
                 embedded = embedded if isinstance(embedded, list) else []
@@ -310,7 +305,7 @@ class YouTubeSource(Source):
                 for reply_raw in embedded:
                     yield from self._reply(reply_raw, reply_raw, cap, video, comment, status, seen)
 
-    def _all_replies(self, video: Item, comment: Item, status: str | None, seen: set[str]):
+    def _all_replies(self, video: Item, comment: Item, status: str | None, seen: dict[str, str]):
         params = {"part": "snippet", "parentId": comment.platform_id, "maxResults": COMMENT_PAGE,
                   "textFormat": "plainText"}
         try:
@@ -321,15 +316,14 @@ class YouTubeSource(Source):
             if exc.code not in ("commentNotFound", "parentCommentNotFound", 404):
                 raise  # a comment deleted while we walked takes its replies with it
 
-    def _reply(self, raw, evidence, cap, video: Item, comment: Item, status, seen: set[str]):
+    def _reply(self, raw, evidence, cap, video: Item, comment: Item, status, seen: dict[str, str]):
         try:
             item = self._comment(raw, evidence, cap, "reply", comment.platform_id, video.platform_id, status,
                                  thread_hidden=comment.hidden)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             yield Invalid(f"youtube reply to {comment.platform_id}: {exc}", raw, cap.ref)
             return
-        if item.platform_id not in seen:
-            seen.add(item.platform_id)
+        if not _seen_before(seen, item):
             yield item
 
     def _comment(self, comment: Any, raw: Any, cap: Capture, kind: str, parent: str, video_id: str,
@@ -405,8 +399,20 @@ def _error_parts(error: Any, http_status: int) -> tuple[int | None, str | None, 
     reason = first.get("reason") or None
     if reason is None and isinstance(error.get("details"), list):  # newer shape: details[].reason
         reason = next((d.get("reason") for d in error["details"] if isinstance(d, dict) and d.get("reason")), None)
+    if not isinstance(reason, str):  # a hostile body's list or object must not crash the set lookups
+        reason = None
     status = error.get("code") if isinstance(error.get("code"), int) else None
     return status, reason, str(error.get("message") or first.get("message") or "")
+
+
+def _seen_before(seen: dict[str, str], item: Item) -> bool:
+    """Whether this sighting adds nothing (same id, same content as the first). Otherwise it is remembered
+    and yielded: a comment edited while we paged reaches the harvest twice, which archives the first
+    sighting and quarantines the later one with its WARC record."""
+    if seen.get(item.platform_id) == item.content_sha256():
+        return True
+    seen.setdefault(item.platform_id, item.content_sha256())
+    return False
 
 
 def _playlist_video_id(entry: Any) -> str | None:
@@ -417,6 +423,11 @@ def _playlist_video_id(entry: Any) -> str | None:
     if not video_id:
         resource = (entry.get("snippet") or {}).get("resourceId") if isinstance(entry.get("snippet"), dict) else None
         video_id = resource.get("videoId") if isinstance(resource, dict) else None
-    return video_id if isinstance(video_id, str) and video_id else None
+    if not isinstance(video_id, str):
+        return None
+    try:  # ids go into comma-separated `id=` lists: a comma would ask for other videos
+        return item_id({"id": video_id}) if "," not in video_id else None
+    except ValueError:
+        return None
 
 
