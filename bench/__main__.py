@@ -16,7 +16,7 @@ QUICK = {"archive_path": [(200, 20), (1000, 20)], "backfill": [(20_000,), (100_0
 FULL = {"archive_path": [(1000, 20), (5000, 20), (20000, 20)], "backfill": [(100_000,), (300_000,), (1_000_000,)],
         "nightly": [(100_000, 1000), (1_000_000, 1000), (10_000_000, 1000)], "verify": [(10_000, 50)],
         "request_search": [(10_000_000,)], "request_package": [(10_000,)], "disposition_plan": [(10_000_000,)]}
-TINY = {"archive_path": [(5, 3)], "backfill": [(200,)], "nightly": [(3000, 20, 1, False, 60)], "verify": [(5, 3)],
+TINY = {"archive_path": [(5, 3)], "backfill": [(200,)], "nightly": [(3000, 20, 1, False, 60, 1)], "verify": [(5, 3)],
         "request_search": [(20_000,)], "request_package": [(200,)], "disposition_plan": [(4000, 2, 100)]}
 RUNNERS = {"archive_path": archive_path.bench, "backfill": harvest_scale.backfill, "nightly": harvest_scale.nightly,
            "verify": verify_speed.bench, "request_search": request_export.search_records,

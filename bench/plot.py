@@ -1,0 +1,152 @@
+"""Plots of each job's time against archive size, from the saved results (bench/results/*.json).
+
+    python -m bench.plot [--results bench/results] [--out docs/perf]
+
+Writes one PNG per job and `all_jobs.png` with every job on one chart. Where a job was measured more than
+once at a size, the newest result file wins. Axes are logarithmic where the sizes span a decade or more.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+# job: (title, size in the result, size's unit, {series label: seconds in the result})
+JOBS = {
+    "backfill": ("Backfill (first harvest of an account)", "items", "items in the account",
+                 {"harvest": lambda r: r.get("seconds")}),
+    "nightly": ("Nightly incremental run (1,000 changes, 1-day window)", "archived_items", "items already archived",
+                {"nightly run": lambda r: r.get("seconds")}),
+    "verify": ("verify", "archive_mb", "archive size (MB)",
+               {"verify --fast": lambda r: r.get("verify_fast_seconds") or _per_mb(r, "verify_fast_mb_per_s"),
+                "verify (full)": lambda r: r.get("verify_deep_seconds") or _per_mb(r, "verify_deep_mb_per_s"),
+                "sha256sum (floor)": lambda r: r.get("sha256sum_seconds") or _per_mb(r, "sha256sum_mb_per_s")}),
+    "request_search": ("Records request: finding the records", "records", "records in the archive",
+                       {"warm": lambda r: r.get("seconds"), "first (cold)": lambda r: r.get("seconds_first")}),
+    "request_package": ("Records request: building the package", "records", "records in the package",
+                        {"package": lambda r: r.get("seconds")}),
+    "disposition_plan": ("Disposition plan", "records", "records in the archive",
+                         {"cold": lambda r: r.get("cold_seconds"), "warm": lambda r: r.get("warm_seconds")}),
+}
+
+
+def _per_mb(result: dict, rate: str):
+    mb, speed = result.get("archive_mb"), result.get(rate)
+    return mb / speed if mb and speed else None
+
+
+def load(folder: str) -> dict[str, dict[float, dict]]:
+    """{job: {size: newest result at that size}}."""
+    out: dict[str, dict[float, dict]] = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):  # file names are UTC timestamps
+        with open(path) as fh:
+            try:
+                results = json.load(fh)
+            except ValueError:
+                continue
+        for r in results if isinstance(results, list) else [results]:
+            job = r.get("scenario")
+            if job in JOBS and r.get(JOBS[job][1]):
+                out.setdefault(job, {})[float(r[JOBS[job][1]])] = r
+    return out
+
+
+def _series(job: str, by_size: dict[float, dict]) -> dict[str, tuple[list[float], list[float]]]:
+    series = {}
+    for label, get in JOBS[job][3].items():
+        points = [(size, get(r)) for size, r in sorted(by_size.items()) if get(r)]
+        if points:
+            series[label] = ([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
+def _spans_decade(values: list[float]) -> bool:
+    return len(values) > 1 and max(values) >= 10 * min(values)
+
+
+def _axes(ax, xs: list[float], ys: list[float]) -> None:
+    if _spans_decade(xs):
+        ax.set_xscale("log")
+    if _spans_decade(ys):
+        ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def plot_job(job: str, by_size: dict[float, dict], out: str) -> str | None:
+    series = _series(job, by_size)
+    if not series:
+        return None
+    title, _, unit, _ = JOBS[job]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    xs, ys = [], []
+    for label, (x, y) in series.items():
+        ax.plot(x, y, marker="o", label=label)
+        for xi, yi in zip(x, y):
+            ax.annotate(f"{yi:.3g} s", (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        xs += x
+        ys += y
+    _axes(ax, xs, ys)
+    ax.set_title(title)
+    ax.set_xlabel(unit)
+    ax.set_ylabel("seconds")
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    path = os.path.join(out, f"{job}.png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_all(data: dict[str, dict[float, dict]], out: str) -> str | None:
+    """Every job on one chart (its first series), time against its own size measure."""
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    xs, ys = [], []
+    for job in JOBS:
+        series = _series(job, data.get(job, {}))
+        if not series:
+            continue
+        label, (x, y) = next(iter(series.items()))
+        ax.plot(x, y, marker="o", label=f"{job} ({label}; size = {JOBS[job][2]})")
+        xs += x
+        ys += y
+    if not xs:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Each job's time against archive size")
+    ax.set_xlabel("size (items, records, or MB for verify)")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path = os.path.join(out, "all_jobs.png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="bench/results")
+    parser.add_argument("--out", default="docs/perf")
+    args = parser.parse_args(argv)
+    data = load(args.results)
+    os.makedirs(args.out, exist_ok=True)
+    written = [p for p in [plot_job(job, data[job], args.out) for job in JOBS if job in data]
+               + [plot_all(data, args.out)] if p]
+    for path in written:
+        print(path)
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
