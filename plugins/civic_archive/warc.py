@@ -5,6 +5,10 @@ Parquet `content_sha256` are SHA-256 too, so one algorithm covers the whole chai
 lowercase hex per the WARC 1.1 community recommendation (iipc/warc-specifications#80). warcio's readers accept
 `sha256:<hex>`, so `warcio check` verifies these files. The override uses warcio's private `_create_digester`
 hook; warcio is pinned and `tests/test_warc.py` holds golden records that would catch a change.
+
+warcio serializes each record; we compress it as one gzip member with ISA-L at level 2 instead of warcio's
+zlib level 9: about 5x less CPU for files ~6% larger (measured on Graph API pages; see bench/archive_path.py).
+Any gzip reader reads them; the decompressed records are byte for byte what warcio writes.
 """
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ from datetime import datetime, timezone
 from io import BytesIO
 from typing import Callable, Iterable
 
+from isal import isal_zlib
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 WARC_VERSION = "1.1"
+GZIP_LEVEL = 2
 CONFORMS_TO = "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
 
 
@@ -33,6 +39,19 @@ class Sha256WARCWriter(WARCWriter):
     @staticmethod
     def _create_digester():
         return HexDigester("sha256")
+
+
+class _Collect:
+    """Where warcio writes one uncompressed record (compressed as one member afterwards)."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def flush(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,8 @@ class WarcFile:
         self._make_id = make_id
         self._clock = clock
         self._fh = open(path, "xb")
-        self._writer = Sha256WARCWriter(self._fh, gzip=True, warc_version=WARC_VERSION)
+        self._offset = 0
+        self._writer = Sha256WARCWriter(None, gzip=False, warc_version=WARC_VERSION)  # .out set per record
         self.records = 0
         fields = {"software": info.get("software"), "format": "WARC File Format 1.1", "conformsTo": CONFORMS_TO,
                   **{k: v for k, v in info.items() if k != "software"}}
@@ -85,7 +105,7 @@ class WarcFile:
 
     @property
     def size(self) -> int:
-        return self._fh.tell()
+        return self._offset
 
     def _headers(self, when: datetime, extra: dict[str, str] | None = None, record_id: str | None = None):
         headers = {"WARC-Record-ID": record_id or self._make_id(), "WARC-Date": warc_date(when),
@@ -95,10 +115,15 @@ class WarcFile:
         return headers
 
     def _write(self, record) -> WarcRef:
-        start = self._fh.tell()
+        self._writer.out = out = _Collect()
         self._writer.write_record(record)
+        compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, isal_zlib.MAX_WBITS + 16)
+        member = compressor.compress(b"".join(out.parts)) + compressor.flush()
+        self._fh.write(member)
+        start = self._offset
+        self._offset += len(member)
         self.records += 1
-        return WarcRef(self.key, start, self._fh.tell() - start, record.rec_headers.get_header("WARC-Record-ID"))
+        return WarcRef(self.key, start, len(member), record.rec_headers.get_header("WARC-Record-ID"))
 
     def write_exchange(self, *, url: str, when: datetime,
                        request_line: str, request_headers: Iterable[tuple[str, str]], request_body: bytes = b"",
