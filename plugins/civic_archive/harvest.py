@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from civic_archive import SOFTWARE, changes, manifest, records, retention, schemas
+from civic_archive import SOFTWARE, changes, manifest, recordcheck, records, retention
 from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account, CityConfig, resolve_secret
 from civic_archive.lease import account_lease
@@ -282,7 +282,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             except (ValueError, TypeError, RecursionError) as exc:  # e.g. nested too deeply, lone surrogates
                 quarantined(f"record could not be built: {type(exc).__name__}: {str(exc)[:300]}", obj.raw, obj.ref)
                 continue
-            problems = schemas.fast_errors(records.RECORD_SCHEMA, row)
+            problems = recordcheck.errors(row)  # record.schema.json, compiled (jsonschema semantics)
             if problems:
                 quarantined("record does not match record.schema.json: " + "; ".join(problems[:5]), obj.raw, obj.ref)
                 continue
