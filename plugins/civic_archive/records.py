@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from civic_archive.warc import WarcRef
@@ -161,17 +162,50 @@ def _parse_ts(value: str | datetime | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+# What `iso()` writes (microseconds only when not zero), and ISO dates: for these exact forms Arrow's string
+# casts give what `datetime.fromisoformat`/`date.fromisoformat` give, so whole columns are cast at once.
+_DAY = r"([1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"  # Arrow refuses Feb 30
+_ISO_UTC = rf"^{_DAY}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{6}})?Z$"
+_ISO_DATE = rf"^{_DAY}$"
+
+
 def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema = ARROW_SCHEMA) -> pa.Table:
-    """Rows with JSON-ready values (RFC 3339 timestamps, ISO dates) as an Arrow table of `schema`."""
+    """Rows with JSON-ready values (RFC 3339 timestamps, ISO dates) as an Arrow table of `schema`.
+
+    The rows are converted in one pass by Arrow (as a struct array, timestamps and dates first as strings,
+    then cast column-wise). A column Arrow cannot take that way (e.g. datetimes rather than strings, or a
+    value the casts refuse) is built value by value as before, so results and errors are the same."""
+    parsed = {name for name in schema.names if name in _TIMESTAMP_COLUMNS or name == "eligible_on"}
+    as_text = pa.struct([pa.field(f.name, pa.string()) if f.name in parsed else f for f in schema])
+    try:
+        batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=as_text))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _rows_to_table_by_value(rows, schema)
     arrays = []
-    for name in schema.names:
-        values = [row.get(name) for row in rows]
-        if name in _TIMESTAMP_COLUMNS:
-            values = [_parse_ts(v) for v in values]
-        elif name == "eligible_on":
-            values = [date.fromisoformat(v) if isinstance(v, str) else v for v in values]
-        arrays.append(pa.array(values, type=schema.field(name).type))
+    for field in schema:
+        column = batch.column(field.name)
+        if field.name in parsed:
+            pattern = _ISO_DATE if field.name == "eligible_on" else _ISO_UTC
+            plain = pc.all(pc.match_substring_regex(column, pattern), skip_nulls=True, min_count=0).as_py()
+            try:
+                column = column.cast(field.type) if plain else _column_by_value(rows, field)
+            except pa.ArrowInvalid:
+                column = _column_by_value(rows, field)
+        arrays.append(column)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _column_by_value(rows: list[dict[str, Any]], field: pa.Field) -> pa.Array:
+    values = [row.get(field.name) for row in rows]
+    if field.name in _TIMESTAMP_COLUMNS:
+        values = [_parse_ts(v) for v in values]
+    elif field.name == "eligible_on":
+        values = [date.fromisoformat(v) if isinstance(v, str) else v for v in values]
+    return pa.array(values, type=field.type)
+
+
+def _rows_to_table_by_value(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_arrays([_column_by_value(rows, field) for field in schema], schema=schema)
 
 
 def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> None:
