@@ -9,7 +9,8 @@ archive is built as a harvest would have left it, in two parts:
 2. the state rows of every older post and its comments, replies and photos are generated from the same
    seeded world (same ids, parents, dates, content hashes and record ids as a harvest computes: the test
    tests/test_nightly_state.py checks them against a real harvest), merged into that run's snapshot with
-   the query the harvest itself uses, and the run's manifest is rewritten to name the new snapshot.
+   the query the harvest itself uses, cut into chunks as the harvest cuts them, and the run's manifest is
+   rewritten to name the new chunks.
 
 What is not generated: the records and WARC files of the older items (their `records_key` names where a
 harvest would have put them). A nightly run never reads them unless an old item goes missing, and the
@@ -36,7 +37,7 @@ from civic_archive.fakes.world import make_comment_id, make_post_id, stable_hash
 
 ACCOUNT = "synthetic-facebook"
 CACHE = os.environ.get("CIVIC_BENCH_CACHE", "/tmp/civic-archive-bench-cache")
-VERSION = "v1"  # bump when the layout of what is built here changes
+VERSION = "v2"  # bump when the layout of what is built here changes
 
 
 def _png_sha256(name: str, width: int = 64, height: int = 48) -> str:
@@ -150,9 +151,9 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     store = LocalStore(archive, create=False)
     [mkey] = manifest.chain_keys(store, ACCOUNT)
     doc = json.loads(store.read_bytes(mkey))
-    [snap] = [o for o in doc["objects"] if o["key"].endswith(".snapshot.parquet")]
-    snap_path = store.local_path(snap["key"])
-    sample = pq.read_table(snap_path).slice(0, 1).to_pylist()[0]
+    snaps = [o for o in doc["objects"] if o["kind"] == "state" and changes.parse_state_name(o["key"].rsplit("/", 1)[1])[1]]
+    snap_paths = [store.local_path(o["key"]) for o in snaps]
+    sample = next(r for p in snap_paths for r in pq.read_table(p).slice(0, 1).to_pylist())
     series = [part for part in sample["records_key"].split("/") if part.startswith("series=")][0]
     fill = {"run_id": doc["run_id"], "last_seen_at": sample["last_seen_at"], "series": series}
     work = os.path.join(archive, ".spool", "bench-extend")
@@ -166,26 +167,36 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     else:
         parts = [_write_part(job) for job in jobs]
     added = sum(rows for _, rows in parts)
-    merged = os.path.join(work, "snapshot.parquet")
+    merged = os.path.join(work, "whole.parquet")
     con = duckdb.connect()
     con.execute(f"SET temp_directory='{work}/duckdb.tmp'")
     con.execute("SET memory_limit='3GB'")
-    files = [p for p, _ in parts] + [snap_path]
+    files = [p for p, _ in parts] + snap_paths
     # The same statement as changes.Detector.snapshot: latest row per item, sorted by created_at.
     con.execute(f"""COPY (
             SELECT {', '.join(changes.STATE_COLUMNS)} FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
             QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
             ORDER BY created_at) TO '{merged}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
     con.close()
-    total = pq.ParquetFile(merged).metadata.num_rows
-    os.chmod(snap_path, 0o644)
-    os.replace(merged, snap_path)
-    os.chmod(snap_path, 0o444)
-    digest = hashlib.sha256()
-    with open(snap_path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    snap.update(size=os.path.getsize(snap_path), sha256=digest.hexdigest(), records=total)
+    # Cut as the harvest cuts its snapshots; the new chunks replace the harvested ones in the manifest.
+    chunks = changes.split_sorted(merged, work)
+    for path in snap_paths:
+        os.chmod(path, 0o644)
+        os.unlink(path)
+    entries = []
+    for k, (path, rows, newest) in enumerate(chunks):
+        key = f"state/{ACCOUNT}/{changes.snapshot_chunk_name(doc['run_id'], k, newest)}"
+        dest = store.local_path(key)
+        os.replace(path, dest)
+        os.chmod(dest, 0o444)
+        digest = hashlib.sha256()
+        with open(dest, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        entries.append(dict(snaps[0], key=key, size=os.path.getsize(dest), sha256=digest.hexdigest(), records=rows))
+    at = doc["objects"].index(snaps[0])
+    doc["objects"] = [o for o in doc["objects"][:at] if o not in snaps] + entries + \
+        [o for o in doc["objects"][at:] if o not in snaps]
     counts = doc["summary"]["counts"]
     counts["new"] = counts.get("new", 0) + added
     counts["seen"] = counts.get("seen", 0) + added

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from bench import harvest_scale, nightly_state
 from civic_archive import changes, config as cfg, manifest
 from civic_archive.fakes import FakePlatforms, World
+from civic_archive import harvest as harvest_mod
 from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.storage import LocalStore
 
@@ -34,12 +35,13 @@ def harvest(w: World, archive, monkeypatch, now: int | None = None, **options):
                                clock=lambda: when)
 
 
-def snapshot(archive) -> tuple[dict, pa.Table]:
+def snapshot(archive) -> tuple[list[dict], pa.Table]:
+    """The manifest entries of the first run's snapshot chunks, and their rows in order."""
     store = LocalStore(archive, create=False)
-    [key] = manifest.chain_keys(store, nightly_state.ACCOUNT)
+    key = manifest.chain_keys(store, nightly_state.ACCOUNT)[0]
     doc = json.loads(store.read_bytes(key))
-    [snap] = [o for o in doc["objects"] if o["key"].endswith(".snapshot.parquet")]
-    return snap, pq.read_table(store.local_path(snap["key"]))
+    chunks = [o for o in doc["objects"] if ".snapshot." in o["key"]]
+    return chunks, pa.concat_tables([pq.read_table(store.local_path(o["key"])) for o in chunks])
 
 
 def rows(table: pa.Table) -> list[dict]:
@@ -57,25 +59,28 @@ def test_generated_state_rows_equal_a_real_harvests(tmp_path, monkeypatch):
 
 
 def test_extended_archive_equals_a_full_harvest_and_a_nightly_finds_exactly_the_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(changes, "SNAPSHOT_CHUNK_ROWS", 50)  # several chunks, as a large account has
     harvest(world(2), tmp_path / "built", monkeypatch)
     added = nightly_state.extend(str(tmp_path / "built"), (("facebook", 14), {"seed": 1, "comments_per_post": 19}),
                                  2, 14, workers=1)
     assert added == 12 * 20 + 2  # posts 3 and 13 have photos
     harvest(world(14), tmp_path / "full", monkeypatch)
-    entry, built = snapshot(tmp_path / "built")
+    entries, built = snapshot(tmp_path / "built")
     _, full = snapshot(tmp_path / "full")
     assert rows(built) == rows(full)
     assert built["created_at"].to_pylist() == sorted(built["created_at"].to_pylist())
     store = LocalStore(tmp_path / "built", create=False)
-    data = store.local_path(entry["key"])
-    assert entry["records"] == built.num_rows
-    assert entry["sha256"] == hashlib.sha256(open(data, "rb").read()).hexdigest()
+    assert sum(e["records"] for e in entries) == built.num_rows
+    for e in entries:
+        assert e["sha256"] == hashlib.sha256(open(store.local_path(e["key"]), "rb").read()).hexdigest()
 
     w = world(14)
     made = harvest_scale._mutate(w, w.accounts[0].id, 20)
     result = harvest(w, tmp_path / "built", monkeypatch, now=made["now"] + 60, recheck_days=1,
                      full_sweep_below_items=0)
     assert result.ok and result.since is not None  # an incremental run
+    assert len(entries) == 6  # 282 rows in chunks of 50
+    # the nightly read only the chunks reaching into what it walked (changes on posts 0-1, walk of posts 0-13)
     assert dict(result.counts) == {"seen": result.counts["seen"], "edited": made["edit"], "hidden": made["hide"],
                                    "deleted": made["delete"], "new": made["new"]}
 
@@ -109,3 +114,27 @@ def test_detector_reads_the_window_slice_once_and_still_answers_older_questions(
         assert len(det.missing(since=None, walked_roots=[])) == 10
     finally:
         det.close()
+
+
+def test_a_nightly_fetches_only_the_snapshot_chunks_that_reach_its_window(tmp_path, monkeypatch):
+    monkeypatch.setattr(changes, "SNAPSHOT_CHUNK_ROWS", 50)
+    w = world(14)
+    first = harvest(w, tmp_path / "a", monkeypatch)
+    store = LocalStore(tmp_path / "a", create=False)
+    entries, rows = snapshot(tmp_path / "a")
+    assert len(entries) == 6 and rows["created_at"].to_pylist() == sorted(rows["created_at"].to_pylist())
+    assert harvest_mod.known_items(store, nightly_state.ACCOUNT) == first.counts["new"] == 282
+    every = harvest_mod.state_files(store, nightly_state.ACCOUNT, str(tmp_path))
+    assert len(every) == 6
+    # from the newest post's first comment on: only the last chunk holds such items
+    newest_post = max(r["created_at"] for r in rows.to_pylist() if r["kind"] == "post")
+    recent = harvest_mod.state_files(store, nightly_state.ACCOUNT, str(tmp_path), newer_than=newest_post)
+    assert recent == every[-1:]
+
+    # a nightly over the chunked state still sees every change, and writes a delta, not a snapshot
+    made = harvest_scale._mutate(w, w.accounts[0].id, 10)
+    result = harvest(w, tmp_path / "a", monkeypatch, now=made["now"] + 60, recheck_days=1, full_sweep_below_items=0)
+    assert result.ok and result.since is not None
+    assert dict(result.counts) == {"seen": result.counts["seen"], "edited": made["edit"], "hidden": made["hide"],
+                                   "deleted": made["delete"], "new": made["new"]}
+    assert harvest_mod.known_items(store, nightly_state.ACCOUNT) == 282 + 10

@@ -8,8 +8,11 @@ the items the walk should have seen but did not (candidates for removal).
 The state is what earlier runs saw of each item, kept compactly (no content) so it outlives the records
 themselves: an item whose records were disposed of is still known and not archived again as new. Each run
 writes the state rows it changed (`state/{account}/{run_id}.parquet`); a full sweep writes a complete,
-created_at-sorted snapshot instead (`{run_id}.snapshot.parquet`), and later runs read only the newest
-snapshot and the deltas after it. Nightly runs read the state only from the oldest observed `created_at`
+created_at-sorted snapshot instead, cut into chunks of at most SNAPSHOT_CHUNK_ROWS rows named for the newest
+`created_at` they hold (`{run_id}.snapshot.{k}.{newest}.parquet`; older archives have one
+`{run_id}.snapshot.parquet`). Later runs read only the newest snapshot and the deltas after it, and a
+nightly run fetches only the chunks that reach into its window: from an object store it downloads a few
+megabytes, not the whole state. Nightly runs read the state only from the oldest observed `created_at`
 (or the window's start, if older) on, which Parquet statistics prune, and only once: both detection and the
 search for missing items use that one materialized slice, so their cost follows the re-check window, not the
 archive's size.
@@ -18,16 +21,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from civic_archive import records
 
 ROOT_KINDS = ("post", "video")
+SNAPSHOT_CHUNK_ROWS = 200_000  # ~10 MB of state per chunk object
 GONE = ("removed", "deleted")
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -96,6 +101,63 @@ class ObservedSpool:
             writer.close()
 
 
+def split_sorted(path: str, directory: str, chunk_rows: int | None = None) -> list[tuple[str, int, datetime | None]]:
+    """Cut a created_at-sorted state file into chunk files of at most `chunk_rows` rows (whole row groups
+    where they fit): [(path, rows, newest created_at)], oldest first; one empty chunk for an empty file."""
+    chunk_rows = chunk_rows or SNAPSHOT_CHUNK_ROWS
+    source = pq.ParquetFile(path)
+    chunks: list[tuple[str, int, datetime | None]] = []
+    writer, rows, newest = None, 0, None
+
+    def close():
+        nonlocal writer
+        writer.close()
+        chunks.append((writer_path, rows, newest))
+        writer = None
+
+    for batch in source.iter_batches(batch_size=min(chunk_rows, 100_000)):
+        table = pa.Table.from_batches([batch]).cast(STATE_SCHEMA)
+        while table.num_rows:
+            if writer is None:
+                writer_path = os.path.join(directory, f"chunk-{len(chunks):05d}.parquet")
+                writer = pq.ParquetWriter(writer_path, STATE_SCHEMA, compression="zstd")
+                rows, newest = 0, None
+            part = table.slice(0, chunk_rows - rows)
+            table = table.slice(part.num_rows)
+            writer.write_table(part, row_group_size=100_000)
+            rows += part.num_rows
+            newest = max(filter(None, (newest, pc.max(part["created_at"]).as_py())), default=None)
+            if rows >= chunk_rows:
+                close()
+    if writer is not None:
+        close()
+    if not chunks:
+        empty = os.path.join(directory, "chunk-00000.parquet")
+        pq.write_table(STATE_SCHEMA.empty_table(), empty)
+        chunks.append((empty, 0, None))
+    return chunks
+
+
+def snapshot_chunk_name(run_id: str, k: int, newest: datetime | None) -> str:
+    stamp = f"{newest.astimezone(timezone.utc):%Y%m%dT%H%M%S%f}Z" if newest is not None else "empty"
+    return f"{run_id}.snapshot.{k:05d}.{stamp}.parquet"
+
+
+def parse_state_name(name: str) -> tuple[str, bool, datetime | None, bool]:
+    """(run id, is part of a snapshot, newest created_at in it if the name tells, holds any rows) of a state
+    object's file name."""
+    stem = name.removesuffix(".parquet")
+    run_id, snap, rest = stem.partition(".snapshot")
+    if not snap:
+        return stem, False, None, True
+    if not rest:  # a snapshot in one file (archives before chunking)
+        return run_id, True, None, True
+    stamp = rest.rsplit(".", 1)[1]
+    if stamp == "empty":
+        return run_id, True, None, False
+    return run_id, True, datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc), True
+
+
 def _parquet_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
@@ -110,7 +172,7 @@ class Detector:
 
     account_id: str
     parts: dict[str, list[str]]
-    state: list[str]
+    state: list[str]  # state files; may be set after construction, from `state_bound()`, before detection
     spool_dir: str
     since: datetime | None = None  # the walk's window (None: a full sweep, which can touch any state row)
     memory_limit: str = "256MB"
@@ -156,13 +218,18 @@ class Detector:
     def _params(self, since):
         return {"since": since} if since is not None and self.state else {}
 
+    def state_bound(self) -> datetime | None:
+        """The oldest `created_at` this run's detection can ask the state about (None: all of it)."""
+        if self.since is None:
+            return None
+        return min(b for b in (self.since, self.floor) if b is not None)
+
     def _state_table(self, since: datetime | None) -> tuple[str, dict]:
         """The latest state rows from `since` on, out of the one slice of the state this run reads: from the
         window's start or the oldest observed item, whichever is older (everything for a full sweep). The
         state files are read once per run, however many questions are asked of them."""
         if self._st_bound is None:
-            bounds = [b for b in (self.since, self.floor) if b is not None]
-            bound = min(bounds) if self.since is not None and bounds else None
+            bound = self.state_bound()
             self.con.execute(f"CREATE TEMP TABLE st AS SELECT * FROM {self._state(bound)}", self._params(bound))
             self._st_bound = (bound,)
         bound = self._st_bound[0]
@@ -235,16 +302,22 @@ class Detector:
                OR root_platform_id IN (SELECT platform_id FROM gone_roots)"""
         return self.con.sql(sql, params=params).to_arrow_table().to_pylist()
 
-    def snapshot(self, delta: str | None, path: str) -> int:
-        """Write the whole current state (old state + this run's delta), sorted by created_at."""
+    def snapshot(self, delta: str | None, directory: str) -> list[tuple[str, int, datetime | None]]:
+        """Write the whole current state (old state + this run's delta), sorted by created_at, as chunk files in
+        `directory`: [(path, rows, newest created_at)], oldest first (one empty chunk if there is no state)."""
         files = self.state + ([delta] if delta else [])
-        if not files:
-            return 0
-        self.con.execute(f"""COPY (
-                SELECT {', '.join(STATE_COLUMNS)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
-                QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
-                ORDER BY created_at) TO '{path}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
-        return pq.ParquetFile(path).metadata.num_rows
+        os.makedirs(directory, exist_ok=True)
+        whole = os.path.join(directory, "whole.parquet")
+        if files:
+            self.con.execute(f"""COPY (
+                    SELECT {', '.join(STATE_COLUMNS)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
+                    QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
+                    ORDER BY created_at) TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
+        else:
+            pq.write_table(STATE_SCHEMA.empty_table(), whole)
+        chunks = split_sorted(whole, directory)
+        os.unlink(whole)
+        return chunks
 
     def close(self) -> None:
         self.con.close()

@@ -110,22 +110,31 @@ def plan_window(store: ArchiveStore, account_id: str, now: datetime, options: Ha
     return None, f"periodic full sweep (none in the last {options.full_sweep_days} days)"
 
 
-def state_files(store: ArchiveStore, account_id: str, spool: str) -> list[str]:
-    """Local paths of the state files to read: the newest snapshot of a committed run and the committed
-    deltas after it (objects of runs that never committed are ignored)."""
+def _state_objects(store: ArchiveStore, account_id: str) -> list[tuple[str, str, bool, datetime | None, bool]]:
+    """(run id, key, is snapshot, newest created_at or None, has rows) of the state objects the next run
+    starts from: the newest snapshot of a committed run and the committed deltas after it (objects of runs
+    that never committed are ignored)."""
     committed = set(manifest.committed_runs(store, account_id))
-    wanted = []
+    found = []
     for key in store.list(f"state/{account_id}/"):
-        name = key.rsplit("/", 1)[1]
-        run_id = name.removesuffix(".parquet").removesuffix(".snapshot")
+        run_id, snap, newest, rows = changes.parse_state_name(key.rsplit("/", 1)[1])
         if run_id in committed:
-            wanted.append((run_id, key, name.endswith(".snapshot.parquet")))
-    wanted.sort()
-    snapshots = [i for i, (_, _, snap) in enumerate(wanted) if snap]
+            found.append((run_id, key, snap, newest, rows))
+    found.sort()
+    snapshots = [run_id for run_id, _, snap, _, _ in found if snap]
     if snapshots:
-        wanted = wanted[snapshots[-1]:]
+        found = [f for f in found if f[0] >= snapshots[-1]]
+    return found
+
+
+def state_files(store: ArchiveStore, account_id: str, spool: str, newer_than: datetime | None = None) -> list[str]:
+    """Local paths of the state files to read (fetched into `spool` from a remote store). With `newer_than`,
+    snapshot chunks holding only items created before it are not fetched: a nightly run reads the newest
+    chunk or two, not the whole state."""
     paths = []
-    for n, (_, key, _) in enumerate(wanted):
+    for n, (_, key, _, newest, rows) in enumerate(_state_objects(store, account_id)):
+        if not rows or (newer_than is not None and newest is not None and newest < newer_than):
+            continue
         path = store.local_path(key)
         if path is None:
             path = os.path.join(spool, f"state-in-{n:05d}.parquet")
@@ -134,6 +143,17 @@ def state_files(store: ArchiveStore, account_id: str, spool: str) -> list[str]:
                     out.write(chunk)
         paths.append(path)
     return paths
+
+
+def known_items(store: ArchiveStore, account_id: str) -> int:
+    """Rows in the state the next run starts from (snapshot + later deltas: an upper bound of the items known),
+    from the record counts in the runs' manifests: no state object is read."""
+    objects = _state_objects(store, account_id)
+    counts: dict[str, int] = {}
+    for run_id in sorted({o[0] for o in objects}):
+        doc = json.loads(store.read_bytes(manifest.manifest_key(run_id)))
+        counts.update((o["key"], o.get("records") or 0) for o in doc.get("objects", []) if o.get("kind") == "state")
+    return sum(counts.get(key, 0) for _, key, _, _, _ in objects)
 
 
 class RecordsWriter:
@@ -239,9 +259,8 @@ def partition(row: dict[str, Any]) -> str:
 
 def _harvest(config, account, store, run, result, clock, session_options, options) -> None:
     captured_at = clock()
-    inputs = state_files(store, account.id, run.spool)
-    known = sum(pq.ParquetFile(p).metadata.num_rows for p in inputs)  # snapshot + deltas: an upper bound
-    result.since, result.window = plan_window(store, account.id, captured_at, options, known)
+    result.since, result.window = plan_window(store, account.id, captured_at, options,
+                                              known_items(store, account.id))
     session = RecordingSession(run.warc, make_auth(account), clock=clock, **session_options)
     source = source_class(account.platform)(account, session)
     source.since = result.since
@@ -294,8 +313,10 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     spool.close()
     result.complete = source.complete
 
-    detector = changes.Detector(account.id, spool.parts, inputs, run.spool, since=result.since)
+    detector = changes.Detector(account.id, spool.parts, [], run.spool, since=result.since)
     try:
+        # Only now is it known how far back the state is needed: the window, or an older item the walk saw.
+        detector.state = state_files(store, account.id, run.spool, newer_than=detector.state_bound())
         result.counts["seen"] = detector.observed_count()
         for raw, ref, first_ref in _changed_while_paged(detector, spool):
             quarantined("item listed again in this walk with different content (it changed while being "
@@ -311,10 +332,10 @@ def _harvest(config, account, store, run, result, clock, session_options, option
         writer.close()
         result.counts.update(writer.counts)
         if result.full_sweep:
-            path = run.spool_path("state-snapshot.parquet")
-            detector.snapshot(writer.state_path, path)
-            run.add_file(f"state/{account.id}/{run.run_id}.snapshot.parquet", path, "state",
-                         pq.ParquetFile(path).metadata.num_rows)
+            chunks = detector.snapshot(writer.state_path, run.spool_path("state-snapshot"))
+            for k, (path, rows, newest) in enumerate(chunks):
+                run.add_file(f"state/{account.id}/{changes.snapshot_chunk_name(run.run_id, k, newest)}", path,
+                             "state", rows)
         elif writer.state_rows:
             run.add_file(f"state/{account.id}/{run.run_id}.parquet", writer.state_path, "state", writer.state_rows)
     finally:
