@@ -42,17 +42,22 @@ def harvest_nightly():
         return nightly.harvest(account_id)
 
     @task(trigger_rule="all_done", retries=0)  # it only reports; retrying would just delay the alarm
-    def summarize(*results) -> dict:
+    def summarize(listed: list, harvested: list) -> dict:
+        # A failed task leaves no result: the accounts listed but not reported are the failed harvests.
         from civic_archive import nightly
 
-        return nightly.summarize([r for per_platform in results for r in (per_platform or [])])
+        return nightly.summarize(
+            [r for per_platform in harvested for r in (per_platform or [])],
+            expected=[a for per_platform in listed for a in (per_platform or [])],
+            unlisted=[p for p, ids in zip(PLATFORMS, listed) if ids is None])
 
-    harvested = []
+    listed, harvested = [], []
     for platform in PLATFORMS:
         ids = accounts.override(task_id=f"accounts_{platform}")(platform)
+        listed.append(ids)
         harvested.append(harvest.override(task_id=f"harvest_{platform}", pool=f"civic_archive_{platform}")
                          .expand(account_id=ids))
-    summarize(*harvested)
+    summarize(listed, harvested)
 
 
 harvest_nightly()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -154,20 +155,40 @@ class _Process:
             env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
             log = self.root / "weed.log"
             log_start = log.stat().st_size if log.exists() else 0
-            with open(log, "ab") as out:
-                out.write(f"\n=== attempt {attempt}: {' '.join(args)}\n".encode())
-                out.flush()
-                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                             env=env, cwd=data, start_new_session=True,
-                                             preexec_fn=_die_with_parent)
+            self._launch(args, env, data, f"attempt {attempt}")
             endpoint = f"http://127.0.0.1:{ports['s3.port']}"
             if self._wait_ready(endpoint, admin_key):
+                self._last = (args, env, data, endpoint, admin_key)
                 return endpoint
             self.stop()
             if b"address already in use" not in log.read_bytes()[log_start:]:
                 break
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
         raise RuntimeError(f"weed mini did not become ready (log {log}):\n{tail}")
+
+    def _launch(self, args: list[str], env: dict[str, str], data: Path, what: str) -> None:
+        with open(self.root / "weed.log", "ab") as out:
+            out.write(f"\n=== {what}: {' '.join(args)}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, cwd=data, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def kill(self) -> None:
+        """SIGKILL the whole server (no shutdown, no flush), as a crash or a pulled plug would."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def restart(self) -> str:
+        """Start the server again on the same data folder and ports; returns the endpoint."""
+        args, env, data, endpoint, admin_key = self._last
+        self._launch(args, env, data, "restart")
+        if not self._wait_ready(endpoint, admin_key):
+            self.stop()
+            tail = "".join((self.root / "weed.log").read_text(errors="replace").splitlines(keepends=True)[-40:])
+            raise RuntimeError(f"weed mini did not come back on {data}:\n{tail}")
+        return endpoint
 
     def _wait_ready(self, endpoint: str, admin_key: tuple[str, str]) -> bool:
         probe = boto3.session.Session().client(
@@ -199,9 +220,10 @@ class _Process:
             proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    root = tmp_path_factory.mktemp("seaweed")
+@contextmanager
+def seaweed_server(root: Path) -> Iterator[tuple[SeaweedServer, "_Process"]]:
+    """A `weed mini` of its own under `root`, with the identities above; stopped on exit. The process handle
+    lets a test stop, kill and restart it (same data, same ports)."""
     credentials = {name: (f"{name}-{secrets.token_hex(4)}", secrets.token_hex(20)) for name in IDENTITIES}
     config = root / "s3.json"
     config.write_text(json.dumps({"identities": [
@@ -211,9 +233,15 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]
     process = _Process(find_weed(), root)
     try:
         endpoint = process.start(config, credentials["admin"])
-        yield SeaweedServer(endpoint, credentials, root, root / "weed.log")
+        yield SeaweedServer(endpoint, credentials, root, root / "weed.log"), process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as (server, _):
+        yield server
 
 
 @pytest.fixture

@@ -221,5 +221,29 @@ def test_expired_s3_lease_is_taken_over(seaweed, s3_bucket):
         with account_lease(store, ACCOUNT, wait=0, ttl=3 * 3600):
             pass
     with account_lease(store, ACCOUNT, wait=0, ttl=3600) as held:
-        assert held.key and live_leases(store, ACCOUNT, ttl=3600) == [held.key]
+        assert held.key and live_leases(store, ACCOUNT, ttl=3600) == [held.holder]
     assert live_leases(store, ACCOUNT, ttl=3600) == []
+
+
+def test_s3_lease_is_renewed_while_held_and_lapses_when_its_holder_is_gone(seaweed, s3_bucket):
+    """Renewals keep a long run's lease alive past its TTL; once renewals stop (the holder died or lost the
+    storage and could not release), the account is free again one TTL later."""
+    store = seaweed.store("harvester", s3_bucket, "city")
+    ttl = 1.6
+    with account_lease(store, ACCOUNT, wait=0, ttl=ttl) as held:
+        time.sleep(2.5 * ttl)  # several TTLs: only the renewals keep it live
+        assert live_leases(store, ACCOUNT, ttl=ttl) == [held.holder]
+        with pytest.raises(LeaseHeld):
+            with account_lease(store, ACCOUNT, wait=0, ttl=ttl):
+                pass
+        renewals = [k for k in store.list(f"locks/{ACCOUNT}/") if held.holder in k and k.endswith(".lease")]
+        assert len(renewals) >= 3
+    # A holder that vanished without releasing: its last lease object, never renewed.
+    gone = f"locks/{ACCOUNT}/{int(time.time() * 1000):013d}-vanished-9-abc.lease"
+    store.put_bytes(gone, b"{}")
+    with pytest.raises(LeaseHeld):
+        with account_lease(store, ACCOUNT, wait=0, ttl=ttl):
+            pass
+    time.sleep(ttl + 0.2)
+    with account_lease(store, ACCOUNT, wait=0, ttl=ttl) as taken:
+        assert live_leases(store, ACCOUNT, ttl=ttl) == [taken.holder]

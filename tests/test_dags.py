@@ -31,7 +31,7 @@ def test_harvest_nightly_shape(dagbag):
     assert set(dag.task_dict) == {f"{t}_{p}" for t in ("accounts", "harvest") for p in platforms} | {"summarize"}
     for p in platforms:
         harvest = dag.task_dict[f"harvest_{p}"]
-        assert dag.task_dict[f"accounts_{p}"].downstream_task_ids == {f"harvest_{p}"}
+        assert dag.task_dict[f"accounts_{p}"].downstream_task_ids == {f"harvest_{p}", "summarize"}
         assert harvest.downstream_task_ids == {"summarize"}
         assert harvest.pool == f"civic_archive_{p}" and harvest.retries >= 1
 
@@ -83,3 +83,38 @@ def test_one_failing_account_does_not_block_the_others(dagbag, fakes, tmp_path, 
     assert "access token" in store.read_bytes(report).decode()
     assert verify(store).ok
     assert os.environ["CIVIC_ARCHIVE_CONFIG"] == str(path)
+
+
+def test_an_account_whose_task_fails_outright_fails_the_run(dagbag, fakes, tmp_path, monkeypatch):
+    """A harvest task that raises even after its retries leaves no result; the summary still fails the run
+    (it compares the accounts listed with the results reported), naming the account."""
+    import yaml
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    archive = tmp_path / "archive"
+    doc, env = fakes.city_config(archive=f"file://{archive}", city="City of Example", jurisdiction="MO")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    broken = next(a for a in doc["accounts"] if a["id"] == "city-x")
+    monkeypatch.delenv(broken["credentials"].split(":", 1)[1])  # its token is missing: the task raises
+    path = tmp_path / "city.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("CIVIC_ARCHIVE_CONFIG", str(path))
+    run = dagbag.get_dag("harvest_nightly").test()
+    assert run.state == DagRunState.FAILED
+    tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
+    assert tis[("summarize", -1)].state == TaskInstanceState.FAILED
+    assert tis[("harvest_x", 0)].state == TaskInstanceState.FAILED
+    chains = {k.split("/")[1].split(".")[0] for k in LocalStore(archive).list("manifests/") if k.endswith(".json")}
+    assert chains == {a["id"] for a in doc["accounts"]} - {"city-x"}
+
+
+def test_summary_counts_missing_results_and_unlisted_platforms_as_failures():
+    from civic_archive import nightly
+
+    ok = {"account": "a", "errors": [], "counts": {"new": 2}, "quarantined": 0}
+    assert nightly.summarize([ok], expected=["a"])["totals"] == {"new": 2}
+    with pytest.raises(nightly.AccountsFailed, match="b: its harvest task failed"):
+        nightly.summarize([ok], expected=["a", "b"])
+    with pytest.raises(nightly.AccountsFailed, match="accounts_youtube"):
+        nightly.summarize([ok], expected=["a"], unlisted=["youtube"])

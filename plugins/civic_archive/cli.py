@@ -28,7 +28,7 @@ def cmd_harvest(args) -> int:
     from civic_archive import config as cfg
     from civic_archive.harvest import config_options, harvest_account
     from civic_archive.lease import LeaseHeld
-    from civic_archive.storage import open_store
+    from civic_archive.storage import StorageError, open_store
 
     city = cfg.load(args.config)
     options = config_options(city)
@@ -41,6 +41,11 @@ def cmd_harvest(args) -> int:
             result = harvest_account(city, account, store, options=options)
         except (cfg.ConfigError, LeaseHeld) as exc:  # e.g. an unset token variable, a run already going: others go on
             print(f"{account.id}: FAILED; {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except StorageError as exc:  # the archive is unreachable or failing; retried already, others go on
+            print(f"{account.id}: FAILED; storage: {exc}; nothing committed for this account, the next run "
+                  "starts over", file=sys.stderr)
             failed += 1
             continue
         status = "ok" if result.ok else "FAILED"

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from civic_archive import schemas
+from civic_archive import redaction, schemas
 
 CONFIG_SCHEMA = "city-config.schema.json"
 
@@ -171,7 +171,14 @@ def load(path: str | os.PathLike) -> CityConfig:
 
 
 def resolve_secret(ref: str) -> str:
-    """`env:VAR` → the variable's value; `airflow:CONN_ID` → the Connection's password (or extra `token`)."""
+    """`env:VAR` → the variable's value; `airflow:CONN_ID` → the Connection's password (or extra `token`).
+    From then on the value is masked in every log record of the process."""
+    value = _resolve(ref)
+    redaction.mask_in_logs(value)
+    return value
+
+
+def _resolve(ref: str) -> str:
     kind, _, name = ref.partition(":")
     if kind == "env":
         value = os.environ.get(name)

@@ -9,12 +9,13 @@ it has written anything.
   exits, however it dies (kill -9 included), so no expiry is needed. `.locks/` is not part of the archive
   (`list` skips dot-folders; `verify` never sees it).
 - S3 (or any other store): lease objects `locks/{account}/{unix ms}-{holder}.lease`, written with a
-  conditional put (If-None-Match), and `….released` markers when they end (the harvester identity need not
-  delete anything). A lease is *live* while it has no released marker and is younger than `ttl` (a crashed
-  holder's lease expires). A newcomer writes its lease, lists again, and holds the account only if its own
-  lease is then the only live one; otherwise it releases it and backs off. Two newcomers can never both win:
-  each would have had to list before the other's put, which S3's read-after-write and list consistency rules
-  out (at worst both back off and retry).
+  conditional put (If-None-Match), renewed by a new lease object every `ttl`/4 while the run lives, and a
+  `{unix ms}-{holder}.released` marker when it ends (the harvester identity need not delete anything). A
+  holder is *live* while it has not released and its newest lease is younger than `ttl`: a crashed holder,
+  or one that lost the storage and could not release, blocks the account for at most one TTL. A newcomer
+  writes its lease, lists again, and holds the account only if it is then the only live holder; otherwise it
+  releases and backs off. Two newcomers can never both win: each would have had to list before the other's
+  put, which S3's read-after-write and list consistency rules out (at worst both back off and retry).
 - Whatever the store, `Lease.check()` re-reads the chain head just before the commit and refuses it
   (`LeaseLost`) if another run committed since the lease was taken: a holder that outlived its TTL cannot fork
   the chain; its objects are left as orphans and the next run redoes the work.
@@ -22,11 +23,13 @@ it has written anything.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
 import secrets
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,8 +38,9 @@ from typing import Iterator
 from civic_archive import manifest
 from civic_archive.storage import ArchiveStore, LocalStore, ObjectExists, StorageError
 
-DEFAULT_TTL_SECONDS = 6 * 3600  # far longer than any run; only matters after a holder crashed on S3
+DEFAULT_TTL_SECONDS = 20 * 60  # renewed every TTL/4 while the run lives; matters only once a holder is gone
 PREFIX = "locks/"
+log = logging.getLogger(__name__)
 
 
 class LeaseHeld(StorageError):
@@ -122,30 +126,57 @@ def _safe(account_id: str) -> str:
     return account_id
 
 
-def _entries(store: ArchiveStore, account_id: str) -> tuple[list[tuple[int, str]], set[str]]:
-    leases, released = [], set()
-    for key in store.list(f"{PREFIX}{account_id}/"):
-        name = key.rsplit("/", 1)[1]
-        stem, _, ext = name.rpartition(".")
-        ms, _, _ = stem.partition("-")
-        if ext == "lease" and ms.isdigit():
-            leases.append((int(ms), key))
+def _entries(store: ArchiveStore, account_id: str, since_ms: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Newest lease time and newest release time per holder, among objects from `since_ms` on (keys start
+    with the time, so older ones are never listed: the folder grows, the listing does not)."""
+    newest: dict[str, int] = {}
+    released: dict[str, int] = {}
+    prefix = f"{PREFIX}{account_id}/"
+    for key in store.list(prefix, start_after=f"{prefix}{max(0, since_ms):013d}"):
+        stem, _, ext = key.rsplit("/", 1)[1].rpartition(".")
+        ms, _, holder = stem.partition("-")
+        if not ms.isdigit() or not holder:
+            continue
+        if ext == "lease":
+            newest[holder] = max(newest.get(holder, 0), int(ms))
         elif ext == "released":
-            released.add(f"{key.rsplit('/', 1)[0]}/{stem}.lease")
-    return sorted(leases), released
+            released[holder] = max(released.get(holder, 0), int(ms))
+    return newest, released
 
 
 def live_leases(store: ArchiveStore, account_id: str, ttl: float, now: float | None = None) -> list[str]:
+    """Holders whose newest lease (or renewal) is younger than `ttl` and later than their last release (a
+    holder that backed off from a simultaneous start may take the lease again)."""
     now_ms = int((time.time() if now is None else now) * 1000)
-    leases, released = _entries(store, account_id)
-    return [key for ms, key in leases if key not in released and now_ms - ms < ttl * 1000]
+    # Twice the TTL back: a little clock skew between hosts never hides a live lease.
+    newest, released = _entries(store, account_id, now_ms - int(2 * ttl * 1000))
+    return sorted(h for h, ms in newest.items() if ms > released.get(h, -1) and now_ms - ms < ttl * 1000)
 
 
-def _release(store: ArchiveStore, key: str) -> None:
+def _put_marker(store: ArchiveStore, account_id: str, holder: str, ext: str, doc: dict) -> str:
+    key = f"{PREFIX}{account_id}/{int(time.time() * 1000):013d}-{holder}.{ext}"
     try:
-        store.put_bytes(key.removesuffix(".lease") + ".released", b"released\n", content_type="text/plain")
-    except ObjectExists:
+        store.put_bytes(key, json.dumps(doc).encode(), content_type="application/json")
+    except ObjectExists:  # the same holder twice in one millisecond: the first one says it already
         pass
+    return key
+
+
+def _release(store: ArchiveStore, account_id: str, holder: str) -> None:
+    """Best effort: when the storage is down the release cannot be written; the lease then lapses after its
+    TTL (the renewals have stopped), and the run's own error is the one reported."""
+    try:
+        _put_marker(store, account_id, holder, "released", {"holder": holder})
+    except StorageError as exc:
+        log.warning("could not release the lease of %s (%s); it lapses after its TTL", account_id, exc)
+
+
+def _renew(store: ArchiveStore, account_id: str, holder: str, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            _put_marker(store, account_id, holder, "lease", {"holder": holder, "renewal": True})
+        except StorageError as exc:  # the run itself will meet the outage and fail; keep trying meanwhile
+            log.warning("could not renew the lease of %s: %s", account_id, exc)
 
 
 @contextmanager
@@ -155,21 +186,27 @@ def _object_lease(store: ArchiveStore, account_id: str, wait: float, ttl: float,
     while True:
         live = live_leases(store, account_id, ttl)
         if not live:
-            key = f"{PREFIX}{account_id}/{int(time.time() * 1000):013d}-{holder}.lease"
             doc = {"account": account_id, "holder": holder, "ttl_seconds": ttl,
                    "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            store.put_bytes(key, json.dumps(doc).encode(), content_type="application/json")
+            key = _put_marker(store, account_id, holder, "lease", doc)
             live = live_leases(store, account_id, ttl)
-            if live == [key]:
+            if live == [holder]:
                 break
-            _release(store, key)  # someone else came at the same moment: back off, never both win
-            live = [k for k in live if k != key]
+            _release(store, account_id, holder)  # someone else came at the same moment: back off, never both win
+            live = [h for h in live if h != holder]
         if time.monotonic() >= deadline:
             raise LeaseHeld(f"account {account_id} is being harvested "
-                            f"({', '.join(k.rsplit('/', 1)[1] for k in live) or 'a simultaneous start'}); "
-                            f"waited {wait:g} s")
+                            f"({', '.join(live) or 'a simultaneous start'}); waited {wait:g} s")
         time.sleep(min(random.uniform(0.1, 0.5), max(0.01, deadline - time.monotonic())))
+    # Renewals keep a long run's lease alive, so the TTL only has to outlast a renewal interval: a holder
+    # that dies (or loses the storage) blocks the account for at most one TTL.
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(store, account_id, holder, ttl / 4, stop),
+                               name=f"lease-{account_id}", daemon=True)
+    renewer.start()
     try:
         yield Lease(store, account_id, holder, manifest.chain_head(store, account_id), key)
     finally:
-        _release(store, key)
+        stop.set()
+        renewer.join()
+        _release(store, account_id, holder)

@@ -65,15 +65,23 @@ class AccountsFailed(RuntimeError):
     """Some accounts reported errors (each still committed what it captured)."""
 
 
-def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over the night. Raises when an account failed, so the run shows as failed in Airflow; the
-    per-account reports next to each manifest say why."""
+def summarize(results: list[dict[str, Any]], expected: list[str] | None = None,
+              unlisted: list[str] | None = None) -> dict[str, Any]:
+    """Totals over the night. Raises when an account failed, so the run shows as failed in Airflow: an
+    account that reported errors (its report next to its manifest says which), an `expected` account whose
+    task ended without a result (it raised even after its retries: storage down, a bug; its task log says
+    why), or a platform whose account list could not be read (`unlisted`)."""
     failed = {r["account"]: r["errors"] for r in results if r["errors"]}
+    reported = {r["account"] for r in results}
+    for account in sorted(set(expected or []) - reported):
+        failed[account] = ["its harvest task failed without a result (see the task's log)"]
+    for platform in unlisted or []:
+        failed[f"accounts_{platform}"] = ["the platform's account list could not be read (see the task's log)"]
     totals: dict[str, int] = {}
     for r in results:
         for k, v in r["counts"].items():
             totals[k] = totals.get(k, 0) + v
-    summary = {"accounts": len(results), "failed": sorted(failed), "totals": totals,
+    summary = {"accounts": len(set(expected or []) | reported), "failed": sorted(failed), "totals": totals,
                "quarantined": sum(r["quarantined"] for r in results)}
     if failed:
         raise AccountsFailed("; ".join(f"{a}: {errs[0]}" for a, errs in sorted(failed.items())))

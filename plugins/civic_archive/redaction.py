@@ -8,10 +8,16 @@ Two nets, because one is not enough:
    echoed in an error message or an unexpected field cannot slip through either.
 
 Each redaction is counted by where and which name; the value itself is never recorded.
+
+Logs get the same two nets (`mask_in_logs`): every log record of the process, urllib3's DEBUG lines with full
+request URLs included, is redacted when it is created, whatever handler later writes it.
 """
 from __future__ import annotations
 
+import logging
 import re
+import sys
+import traceback
 from collections import Counter
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
@@ -114,3 +120,49 @@ def strip_secret_params(url: str) -> str:
 def summary(counts: Counter) -> list[dict]:
     """JSON-ready list of what was redacted where (names and counts only, never values)."""
     return [{"where": where, "name": name, "count": n} for (where, name), n in sorted(counts.items())]
+
+
+# -- logs ---------------------------------------------------------------------------------------------------
+
+_LOGS = Redactor()
+_factory_installed = False
+
+
+def mask_in_logs(secret: str) -> None:
+    """Keep `secret` (and any secret-named URL parameter) out of every log record from now on; inside an
+    Airflow task, Airflow's own masker learns it too (its task logs go through structlog as well)."""
+    _LOGS.add_secret(secret)
+    _install_record_factory()
+    if "airflow.sdk" in sys.modules:  # only inside Airflow: importing it elsewhere costs seconds
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(secret)
+        except Exception:  # an older or partial Airflow: the record factory below still applies
+            pass
+
+
+def _install_record_factory() -> None:
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as usual
+            return record
+        clean = _LOGS.text(message, Counter(), "log")
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and record.exc_info[0] is not None:
+            # Exception texts (e.g. a requests error quoting the URL) are formatted now, redacted, and cached
+            # where Formatter looks first.
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = _LOGS.text(text, Counter(), "log")
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)
+    _factory_installed = True

@@ -29,10 +29,41 @@ _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _REFUSED_CREDENTIALS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
 
 
+# Bounded patience with the storage (environment overrides): every operation is tried up to
+# CIVIC_ARCHIVE_S3_MAX_ATTEMPTS times on throttling, 5xx answers, timeouts and dropped connections, with
+# jittered exponential backoff; then it fails and the run fails cleanly, before its manifest. botocore's
+# "legacy" retry mode, not "standard": standard also keeps a client-wide retry quota that a long 5xx storm
+# drains (failed lookups that end in a 404 never refund it), after which nothing is retried at all.
+S3_MAX_ATTEMPTS = "CIVIC_ARCHIVE_S3_MAX_ATTEMPTS"        # every try, the first included (default 5)
+S3_CONNECT_TIMEOUT = "CIVIC_ARCHIVE_S3_CONNECT_TIMEOUT"  # seconds (default 10)
+S3_READ_TIMEOUT = "CIVIC_ARCHIVE_S3_READ_TIMEOUT"        # seconds without a byte from the server (default 60)
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise StorageError(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise StorageError(f"{name} must be positive, not {value!r}")
+    return number
+
+
+def client_config() -> Config:
+    return Config(s3={"addressing_style": "path"},
+                  retries={"total_max_attempts": int(_env_number(S3_MAX_ATTEMPTS, 5)), "mode": "legacy"},
+                  connect_timeout=_env_number(S3_CONNECT_TIMEOUT, 10),
+                  read_timeout=_env_number(S3_READ_TIMEOUT, 60))
+
+
 def make_client(endpoint_url: str | None = None, *, access_key: str | None = None,
                 secret_key: str | None = None) -> Any:
-    """An S3 client with path-style addressing and bounded retries. Credentials come from the usual boto3
-    chain unless given; the endpoint from `endpoint_url`, else AWS_ENDPOINT_URL, else AWS."""
+    """An S3 client with path-style addressing, timeouts and bounded retries (see `client_config`).
+    Credentials come from the usual boto3 chain unless given; the endpoint from `endpoint_url`, else
+    AWS_ENDPOINT_URL, else AWS."""
     session = boto3.session.Session()
     return session.client(
         "s3",
@@ -40,7 +71,7 @@ def make_client(endpoint_url: str | None = None, *, access_key: str | None = Non
         region_name=session.region_name or "us-east-1",
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}),
+        config=client_config(),
     )
 
 
@@ -89,7 +120,12 @@ class S3Store(ArchiveStore):
         except ClientError as exc:
             raise _translate(exc, what) from exc
         except BotoCoreError as exc:
-            raise StorageError(f"{what}: {exc}") from exc
+            raise self._unreachable(what, exc) from exc
+
+    def _unreachable(self, what: str, exc: BotoCoreError) -> StorageError:
+        # Connection refused or dropped, timeouts: botocore has already retried them.
+        attempts = self.client.meta.config.retries.get("total_max_attempts", 1)
+        return StorageError(f"{what}: {exc} (storage unreachable; gave up after {attempts} attempts)")
 
     def _head(self, key: str) -> dict[str, Any]:
         return self._call(f"head {self.uri}/{key}", "head_object", Key=self._full(key))
@@ -104,7 +140,7 @@ class S3Store(ArchiveStore):
         except ClientError as exc:
             raise _translate(exc, f"list versions of s3://{self.bucket}/{full}") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"list versions of s3://{self.bucket}/{full}: {exc}") from exc
+            raise self._unreachable(f"list versions of s3://{self.bucket}/{full}", exc) from exc
         return found
 
     # -- the interface ------------------------------------------------------------------------------------
@@ -136,11 +172,23 @@ class S3Store(ArchiveStore):
             params["ObjectLockMode"] = self.lock_mode
             params["ObjectLockRetainUntilDate"] = _utc(retain_until)
         with open(path, "rb") as body:  # boto3 streams a file object (and seeks back to retry)
-            resp = self._call(f"put {where}", "put_object", Body=body, **params)
+            try:
+                resp = self._call(f"put {where}", "put_object", Body=body, **params)
+            except ObjectExists:
+                # A retried PUT whose first attempt was stored but whose answer was lost (a 5xx or a dropped
+                # connection after the server committed) meets its own object: the same bytes are already
+                # there, nothing was replaced, so the put succeeded. Different bytes stay an error.
+                resp = self._same_object(key, checksum)
+                if resp is None:
+                    raise
         if resp.get("ChecksumSHA256") != checksum:
             raise StorageError(f"put {where}: the storage reports SHA-256 {resp.get('ChecksumSHA256')!r}, "
                                f"the local file has {checksum!r}")
         return StoredObject(key, size, digest.hex(), resp.get("VersionId"))
+
+    def _same_object(self, key: str, checksum: str) -> dict[str, Any] | None:
+        head = self._call(f"head {self.uri}/{key}", "head_object", Key=self._full(key), ChecksumMode="ENABLED")
+        return head if head.get("ChecksumSHA256") == checksum else None
 
     def open(self, key: str) -> BinaryIO:
         where = f"{self.uri}/{key}"
@@ -158,18 +206,20 @@ class S3Store(ArchiveStore):
     def size(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
+        extra = {"StartAfter": base + start_after} if start_after else {}
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=base + prefix, PaginationConfig={"PageSize": self.list_page_size})
+                Bucket=self.bucket, Prefix=base + prefix, PaginationConfig={"PageSize": self.list_page_size},
+                **extra)
             for page in pages:
                 keys += [obj["Key"][len(base):] for obj in page.get("Contents", [])]
         except ClientError as exc:
             raise _translate(exc, f"list {self.uri}/{prefix}") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"list {self.uri}/{prefix}: {exc}") from exc
+            raise self._unreachable(f"list {self.uri}/{prefix}", exc) from exc
         return iter(sorted(k for k in keys if k and not k.endswith("/")))
 
     def delete(self, key: str) -> None:
@@ -188,7 +238,7 @@ class S3Store(ArchiveStore):
                     raise StorageError(self._refusal(key, version_id)) from exc
                 raise _translate(exc, f"delete {where}") from exc
             except BotoCoreError as exc:
-                raise StorageError(f"delete {where}: {exc}") from exc
+                raise self._unreachable(f"delete {where}", exc) from exc
 
     def _refusal(self, key: str, version_id: str) -> str:
         where = f"delete {self.uri}/{key}: refused by the storage"
@@ -236,7 +286,7 @@ class S3Store(ArchiveStore):
             self._call(f"create bucket {self.bucket}", "create_bucket", **params)
             return
         except BotoCoreError as exc:
-            raise StorageError(f"head bucket {self.bucket}: {exc}") from exc
+            raise self._unreachable(f"head bucket {self.bucket}", exc) from exc
         if self.lock_mode is not None:
             try:
                 conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
@@ -245,7 +295,7 @@ class S3Store(ArchiveStore):
                     raise _translate(exc, f"object lock configuration of {self.bucket}") from exc
                 conf = {}
             except BotoCoreError as exc:
-                raise StorageError(f"object lock configuration of {self.bucket}: {exc}") from exc
+                raise self._unreachable(f"object lock configuration of {self.bucket}", exc) from exc
             if conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
                 raise StorageError(f"bucket {self.bucket} has no Object Lock: objects could not be locked")
 
@@ -303,7 +353,9 @@ def _translate(exc: ClientError, what: str) -> StorageError:
         return StorageError(f"{what}: the bytes received do not match the file's SHA-256 (BadDigest)")
     message = exc.response.get("Error", {}).get("Message") or ""
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return StorageError(f"{what}: {code or status} {message}".strip())
+    retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
+    tried = f" (gave up after {retries + 1} attempts)" if retries else ""
+    return StorageError(f"{what}: {code or status} {message}".strip() + tried)
 
 
 def _sha256(path: str | os.PathLike) -> tuple[bytes, int]:

@@ -102,8 +102,8 @@ class ArchiveStore(ABC):
     def size(self, key: str) -> int: ...
 
     @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[str]:
-        """Keys under `prefix`, sorted."""
+    def list(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        """Keys under `prefix`, sorted; only those after `start_after` when given."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -209,7 +209,7 @@ class LocalStore(ArchiveStore):
         except FileNotFoundError:
             raise ObjectMissing(f"{key} not found in {self.uri}") from None
 
-    def list(self, prefix=""):
+    def list(self, prefix="", start_after=""):
         base = self.root
         keys = []
         for dirpath, dirnames, filenames in os.walk(base):
@@ -219,7 +219,7 @@ class LocalStore(ArchiveStore):
                 if name.startswith("."):
                     continue
                 key = name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}"
-                if key.startswith(prefix):
+                if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         return iter(sorted(keys))
 
