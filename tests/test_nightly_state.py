@@ -138,3 +138,12 @@ def test_a_nightly_fetches_only_the_snapshot_chunks_that_reach_its_window(tmp_pa
     assert dict(result.counts) == {"seen": result.counts["seen"], "edited": made["edit"], "hidden": made["hide"],
                                    "deleted": made["delete"], "new": made["new"]}
     assert harvest_mod.known_items(store, nightly_state.ACCOUNT) == 282 + 10
+
+
+def test_state_object_names_round_trip_and_old_single_snapshots_are_still_read():
+    run = "acct.20260101T000000000000Z.abc123"
+    newest = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=timezone.utc)
+    assert changes.parse_state_name(changes.snapshot_chunk_name(run, 3, newest)) == (run, True, newest, True)
+    assert changes.parse_state_name(changes.snapshot_chunk_name(run, 0, None)) == (run, True, None, False)
+    assert changes.parse_state_name(f"{run}.snapshot.parquet") == (run, True, None, True)  # before chunking
+    assert changes.parse_state_name(f"{run}.parquet") == (run, False, None, True)  # a delta
