@@ -75,12 +75,13 @@ def test_a_purge_after_the_lock_expired_is_logged_and_verifies(seaweed, s3_bucke
     until = datetime.now(timezone.utc) + timedelta(seconds=4)
     harvester = seaweed.store("harvester", s3_bucket, "city", lock_mode="GOVERNANCE")
     first, second = _build(harvester, retain_until=until)
-    # The log entries are written locked for a century: the executing identity needs PutObjectRetention.
-    store = seaweed.store("admin", s3_bucket, "city", lock_mode="GOVERNANCE")
-    city = _city(store, tmp_path)
+    admin = seaweed.store("admin", s3_bucket, "city", lock_mode="GOVERNANCE")
+    city = _city(admin, tmp_path)
     policy = RetentionPolicy(city, today=TODAY)
-    doc = _approved_plan(store, city, policy)
+    doc = _approved_plan(admin, city, policy)
     time.sleep(max(0.0, (until - datetime.now(timezone.utc)).total_seconds()) + 1.5)
+    # Executed by the least-privileged disposition identity (no bypass; PutObjectRetention for the log's lock).
+    store = seaweed.store("disposition", s3_bucket, "city", lock_mode="GOVERNANCE")
     result = disposition.execute(store, city, doc["plan_id"], policy=policy)
     destroyed = {o["key"] for o in result.destroyed}
     assert set(first["warcs"] + first["records_keys"] + second["warcs"] + second["records_keys"]) == destroyed
