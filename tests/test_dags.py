@@ -118,3 +118,18 @@ def test_summary_counts_missing_results_and_unlisted_platforms_as_failures():
         nightly.summarize([ok], expected=["a", "b"])
     with pytest.raises(nightly.AccountsFailed, match="accounts_youtube"):
         nightly.summarize([ok], expected=["a"], unlisted=["youtube"])
+
+
+def test_an_unreadable_config_variable_fails_instead_of_harvesting_the_demo(monkeypatch):
+    from airflow.sdk import Variable
+
+    from civic_archive import nightly
+    from civic_archive.config import ConfigError
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("metadata database unreachable")
+
+    monkeypatch.delenv("CIVIC_ARCHIVE_CONFIG", raising=False)
+    monkeypatch.setattr(Variable, "get", staticmethod(unreachable))
+    with pytest.raises(ConfigError, match="not falling back to the demo city"):
+        nightly.config_path()

@@ -23,10 +23,15 @@ def config_path() -> str | None:
         return path
     try:
         from airflow.sdk import Variable
-
-        return Variable.get(CONFIG_VARIABLE, default=None)
-    except Exception:  # outside a task (or no Variable backend): no configured city
+    except ImportError:
         return None
+    try:
+        return Variable.get(CONFIG_VARIABLE, default=None)  # None when unset (also outside a task)
+    except Exception as exc:
+        # A Variable that exists but cannot be read (metadata database or secrets backend down) must fail
+        # the task: falling back to the demo city would end the night green without archiving the City.
+        raise cfg.ConfigError(f"could not read the Airflow Variable {CONFIG_VARIABLE} "
+                              f"({type(exc).__name__}: {exc}); not falling back to the demo city") from exc
 
 
 def demo_archive() -> str:
