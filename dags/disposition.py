@@ -3,6 +3,7 @@ a second approval when the city's two-person rule asks for one, then execute (wh
 logs each destroyed object). Logic lives in civic_archive.disposition_airflow."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -14,7 +15,7 @@ from civic_archive.disposition_airflow import RecordedApprovalOperator
 @dag(
     dag_id="disposition",
     schedule="0 6 1 * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
+    start_date=pendulum.datetime(2026, 1, 1, tz=os.environ.get("CIVIC_ARCHIVE_TIMEZONE", "America/Chicago")),
     catchup=False,
     max_active_runs=1,
     tags=["civic-archive", "retention"],

@@ -20,7 +20,7 @@ RETRY_DELAY = timedelta(seconds=int(os.environ.get("CIVIC_ARCHIVE_RETRY_DELAY_SE
 @dag(
     dag_id="harvest_nightly",
     schedule="0 2 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
+    start_date=pendulum.datetime(2026, 1, 1, tz=os.environ.get("CIVIC_ARCHIVE_TIMEZONE", "America/Chicago")),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,

@@ -30,7 +30,7 @@ def _param(name: str) -> Param:
 @dag(
     dag_id="records_request_export",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="America/Chicago"),
+    start_date=pendulum.datetime(2026, 1, 1, tz=os.environ.get("CIVIC_ARCHIVE_TIMEZONE", "America/Chicago")),
     catchup=False,
     params={name: _param(name) for name in SCHEMA["properties"]},
     tags=["civic-archive", "records-request"],
