@@ -193,6 +193,8 @@ CASES: list[Case] = [
     Case("top level is a list", "null data", feed(A([post(1)])), error=r"no data list", quarantined=1),
     Case("top level is null", "null data", feed(A(b"null")), error=r"no data list", quarantined=1),
     Case("error object is a string", "wrong type", feed(A({"error": "boom"}, 500)), error=r"error", quarantined=1),
+    Case("error code is a list", "wrong type", feed(A({"error": {"code": [190], "message": "odd"}}, 400)),
+         error=r"facebook: error None", quarantined=1),
     Case("token rejected (code 190)", "API error answer", feed(A(graph_error(190, "Session has expired"), 400)),
          error=r"token rejected", quarantined=1),
     # -- hostile ids and text --------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES
-from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES, error_code, next_url
+from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
                "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
@@ -56,7 +56,7 @@ class FacebookSource(Source):
                     raise ApiError(f"facebook: HTTP {cap.status} from {cap.url} without an error body",
                                    transient=transient, ref=cap.ref)
                 return cap, doc
-            code = error.get("code")
+            code = error_code(error)
             message = error.get("message", "")
             if code in TOKEN_CODES:
                 raise TokenExpired(f"facebook: access token rejected (code {code}, subcode "
@@ -68,32 +68,19 @@ class FacebookSource(Source):
         raise AssertionError("unreachable")
 
     def _pages(self, url: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
-        next_url: str | None = url
+        next_page: str | None = url
         first = True
-        seen: set[str] = set()
+        guard = PagingGuard("facebook", urlsplit(url).path, "paging.next")
         origin = urlsplit(self.account.api_base_url)[:2]
-        while next_url:
-            cap, doc = self._graph(next_url, params if first else None)
+        while next_page:
+            cap, doc = self._graph(next_page, params if first else None)
             first = False
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
                 raise ApiError(f"facebook: page from {cap.url} has no data list", ref=cap.ref,
                                payload=doc if not isinstance(doc, (dict, list)) else None)
             yield cap, data
-            paging = doc.get("paging") or {}
-            next_url = paging.get("next") if isinstance(paging, dict) else None
-            if next_url is None:
-                break
-            # `next` comes from the body: the session would authenticate it, so it must stay on the API's host.
-            if not isinstance(next_url, str):
-                raise ApiError(f"facebook: page from {cap.url} has a paging.next that is not a URL: "
-                               f"{str(next_url)[:200]!r}", ref=cap.ref)
-            if urlsplit(next_url)[:2] != origin:
-                raise ApiError(f"facebook: paging.next of {cap.url} leaves the API host "
-                               f"({urlsplit(next_url).netloc[:200]!r}); not followed", ref=cap.ref)
-            if next_url in seen:
-                raise ApiError(f"facebook: paging loop: {cap.url} points back at a page already read", ref=cap.ref)
-            seen.add(next_url)
+            next_page = next_url(doc, cap, "facebook", origin, guard)  # on the API's host, never twice
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url

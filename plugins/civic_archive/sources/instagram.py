@@ -4,7 +4,9 @@ Follows the documented behaviour (shared/reference/platform-apis.md §2):
 - `GET /{ig-user-id}/media` lists the account's media newest first (the API stops at the 10K most recent);
   carousels carry `children{…}`; a carousel without them is completed from `GET /{media-id}/children`.
 - `paging.next` is followed as an opaque absolute URL and is the only end signal: a page may be empty and
-  carry cursors without `next` (that is the end), and the last page may have no `paging` key at all.
+  carry cursors without `next` (that is the end), and the last page may have no `paging` key at all. A
+  `next` off the API's host is refused (the session would send it the token), one already followed is a
+  paging loop, and one that is not a string is an error, not the end (graph.next_url).
 - `GET /{media-id}/comments` lists top-level comments with their `replies{…}` expanded; when a comment's
   replies are not in the listing (or continue on further pages) they are read from
   `GET /{comment-id}/replies`. `hidden` becomes `Item.hidden`. Only comments of media with

@@ -2,7 +2,8 @@
 
 Follows the documented behaviour (shared/reference/platform-apis.md §3):
 - `GET /users/:id/tweets` (max_results=100) paged with `pagination_token` = `meta.next_token` until
-  `meta.next_token` is absent. An empty page is `{"meta":{"result_count":0}}` without `data`. The API only
+  `meta.next_token` is absent (the same token twice is a paging loop, a token that is not a string an error:
+  base.PagingGuard). Partial errors (`errors[]` beside `data` in an HTTP 200) go into the run report's notes. An empty page is `{"meta":{"result_count":0}}` without `data`. The API only
   reaches the account's 3,200 most recent posts; older ones are not listed (the harvest's direct lookup
   keeps them from being taken for removed).
 - Replies: `GET /tweets/search/recent?query=conversation_id:<post id>` paged with `next_token`, for every

@@ -5,7 +5,9 @@ Follows the documented behaviour (shared/reference/platform-apis.md §4):
   the uploads playlist; `GET /playlistItems?part=snippet,contentDetails,status&playlistId=UU…&maxResults=50`
   lists every upload; each page's ids go to `GET /videos?part=snippet,status,statistics&id=<≤50 ids>` for the
   video resources that become the "video" items. (Deleted videos leave the uploads playlist; private ones
-  are listed only to the owner.) `nextPageToken` → `pageToken` until absent.
+  are listed only to the owner.) `nextPageToken` → `pageToken` until absent (the same token twice is a
+  paging loop, a token that is not a string an error: base.PagingGuard). A playlist entry whose video id is
+  unusable (none, only dots, a comma that would ask for other videos) is quarantined.
 - Comments: `GET /commentThreads?part=snippet,replies&videoId=…&maxResults=100&textFormat=plainText`, then
   the same with `moderationStatus=heldForReview` and `moderationStatus=likelySpam` (held / spam comments →
   `Item.hidden`). Those two listings need the channel owner's OAuth token: a 401/403 for them is noted in
