@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import time
-from urllib.parse import quote, urlsplit
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES, error_code, next_url
-from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.base import (
+    ApiError,
+    Invalid,
+    PagingGuard,
+    Source,
+    TokenExpired,
+    item_id,
+    parse_time,
+    path_segment,
+)
+from civic_archive.sources.graph import (
+    TOKEN_CODES,
+    TRANSIENT_CODES,
+    error_code,
+    next_url,
+)
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
                "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
@@ -84,7 +98,7 @@ class FacebookSource(Source):
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
-        for cap, posts in self._pages(f"{base}/{_path(self.account.handle)}/feed",
+        for cap, posts in self._pages(f"{base}/{path_segment(self.account.handle)}/feed",
                                       {"fields": POST_FIELDS, "limit": PAGE_LIMIT}):
             created = []
             for raw in posts:
@@ -115,7 +129,7 @@ class FacebookSource(Source):
     def _comments(self, post: Item) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
         params = {"filter": "stream", "order": "chronological", "fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}
-        for cap, comments in self._pages(f"{base}/{_path(post.platform_id)}/comments", params):
+        for cap, comments in self._pages(f"{base}/{path_segment(post.platform_id)}/comments", params):
             for raw in comments:
                 try:
                     parent = (raw.get("parent") or {}).get("id")
@@ -171,20 +185,12 @@ class FacebookSource(Source):
 
     def exists(self, kind: str, platform_id: str) -> bool | None:
         try:
-            self._graph(f"{self.account.api_base_url}/{_path(platform_id)}", {"fields": "id"})
+            self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": "id"})
         except TokenExpired:
             raise
         except ApiError as exc:
             return False if exc.code == 100 else None
         return True
-
-
-def _path(platform_id: str) -> str:
-    """An id as one URL path segment: `/`, `?`, `#`, `%` and control characters cannot change the path (ids made
-    of dots only are refused by `_id`: requests would undo their escaping)."""
-    return quote(platform_id, safe="")
-
-
 
 
 def _attachment_identity(att: dict) -> dict:
