@@ -249,7 +249,9 @@ def _member_starts(data: bytes) -> list[int]:
 
 
 HEADER_NAMES = st.sampled_from(["X-A", "Accept", "Content-Encoding", "Transfer-Encoding", "X-Long", "Set-Cookie"])
-HEADER_VALUES = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=30)
+# No ';' or '=': warcio's percent-encoding of non-ASCII header values can leave some unencoded around those,
+# and then refuses to write the record (with its own writer as with ours).
+HEADER_VALUES = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_characters=";="), max_size=30)
 
 
 @st.composite
