@@ -22,9 +22,9 @@ ACCOUNT = "parks-facebook"
 
 # The harvest as a child process. Fault injection for the tests lives here, in the child: SLOW_CALLS makes
 # every API call sleep (so runs overlap), CRASH_AFTER_CALLS / CIVIC_ARCHIVE_CRASH_AFTER_PUTS end the process
-# with os._exit(137) (what kill -9 leaves: no cleanup, no flush) before the next API call / archive put.
+# with a real SIGKILL sent to itself (kill -9: no cleanup, no flush) before the next API call / archive put.
 CHILD = r'''
-import json, os, sys, time
+import json, os, signal, sys, time
 from civic_archive import config as cfg
 from civic_archive.capture import RecordingSession
 from civic_archive.harvest import harvest_account
@@ -42,7 +42,7 @@ get = RecordingSession.get
 def slow_get(self, *a, **k):
     global calls
     if calls == crash_calls:
-        os._exit(137)
+        os.kill(os.getpid(), signal.SIGKILL)
     calls += 1
     if slow:
         time.sleep(slow)
@@ -53,7 +53,7 @@ for cls in (civic_archive.storage.LocalStore, civic_archive.s3store.S3Store):
         def put_file(self, *a, **k):
             global puts
             if puts == crash_puts:
-                os._exit(137)
+                os.kill(os.getpid(), signal.SIGKILL)
             puts += 1
             return orig(self, *a, **k)
         return put_file
