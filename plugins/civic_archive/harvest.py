@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from civic_archive import SOFTWARE, changes, manifest, recordcheck, records, retention
+from civic_archive import SOFTWARE, changes, manifest, object_lock, recordcheck, records, retention
 from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account, CityConfig, resolve_secret
 from civic_archive.lease import account_lease
@@ -242,7 +242,7 @@ def harvest_account(config: CityConfig, account: Account, store: ArchiveStore, *
                      options or config_options(config))
             held.check()  # the chain must not have moved since the lease was taken (LeaseLost otherwise)
             run.commit({"city": config.city, "account": account.id, "platform": account.platform,
-                        "summary": result.as_dict()})
+                        "summary": result.as_dict()}, retain=object_lock.retain_until(run.pending))
         finally:
             run.cleanup()
     return result
