@@ -30,10 +30,14 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from civic_archive import changes, manifest, records, schemas
 from civic_archive.fakes import World
-from civic_archive.fakes.world import make_comment_id, make_post_id, stable_hash, _synth_text
+from civic_archive.fakes.world import (
+    _synth_text,
+    make_comment_id,
+    make_post_id,
+    stable_hash,
+)
 
 ACCOUNT = "synthetic-facebook"
 CACHE = os.environ.get("CIVIC_BENCH_CACHE", "/tmp/civic-archive-bench-cache")

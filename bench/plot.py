@@ -15,7 +15,7 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 # job: (title, size in the result, size's unit, {series label: seconds in the result})
 JOBS = {

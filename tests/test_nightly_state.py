@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from bench import harvest_scale, nightly_state
-from civic_archive import changes, config as cfg, manifest
-from civic_archive.fakes import FakePlatforms, World
+from civic_archive import changes, manifest
+from civic_archive import config as cfg
 from civic_archive import harvest as harvest_mod
+from civic_archive.fakes import FakePlatforms, World
 from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.storage import LocalStore
+
+from bench import harvest_scale, nightly_state
 
 COMPARED = ["kind", "platform_id", "parent_platform_id", "root_platform_id", "version", "status", "edited",
             "content_sha256", "record_id", "created_at"]
@@ -72,7 +73,8 @@ def test_extended_archive_equals_a_full_harvest_and_a_nightly_finds_exactly_the_
     store = LocalStore(tmp_path / "built", create=False)
     assert sum(e["records"] for e in entries) == built.num_rows
     for e in entries:
-        assert e["sha256"] == hashlib.sha256(open(store.local_path(e["key"]), "rb").read()).hexdigest()
+        with open(store.local_path(e["key"]), "rb") as fh:
+            assert e["sha256"] == hashlib.sha256(fh.read()).hexdigest()
 
     w = world(14)
     made = harvest_scale._mutate(w, w.accounts[0].id, 20)
