@@ -13,6 +13,7 @@ and jsonschema over many generated good and bad rows and requires the same verdi
 from __future__ import annotations
 
 import json
+import numbers
 import re
 from functools import lru_cache
 
@@ -69,40 +70,54 @@ def compile_schema(schema: dict):
              "        return False"]
     env["_required"] = frozenset(schema.get("required", []))
     env["_allowed"] = frozenset(schema["properties"])
+    env["_Number"], env["_MISSING"] = numbers.Number, object()
+    required = set(schema.get("required", []))
     for n, (name, prop) in enumerate(schema["properties"].items()):
         if set(prop) - _PROPERTY:
             raise Unsupported(f"{name}: keywords {sorted(set(prop) - _PROPERTY)}")
-        tests = []
-        if "type" in prop:
-            types = [prop["type"]] if isinstance(prop["type"], str) else prop["type"]
-            if set(types) - set(_TYPES):
-                raise Unsupported(f"{name}: types {types}")
-            tests.append("(" + " or ".join(_TYPES[t] for t in types) + ")")
-        if "enum" in prop:
-            if not all(isinstance(e, str) for e in prop["enum"]):
-                raise Unsupported(f"{name}: non-string enum")
-            env[f"_enum{n}"] = frozenset(prop["enum"])
-            tests.append(f"(isinstance(v, str) and v in _enum{n})")  # jsonschema: str == str, nothing else equal
+        # Checks that constrain strings only (cheapest first), and numbers only; each branch below applies
+        # them once the value's type is known. Formats pass every non-string in jsonschema too.
+        on_str = []
+        if "minLength" in prop:
+            on_str.append(f"len(v) >= {int(prop['minLength'])}")
+        if "maxLength" in prop:
+            on_str.append(f"len(v) <= {int(prop['maxLength'])}")
         if "pattern" in prop:
             env[f"_pattern{n}"] = re.compile(prop["pattern"]).search
-            tests.append(f"(not isinstance(v, str) or _pattern{n}(v) is not None)")
-        if "minLength" in prop:
-            tests.append(f"(not isinstance(v, str) or len(v) >= {int(prop['minLength'])})")
-        if "maxLength" in prop:
-            tests.append(f"(not isinstance(v, str) or len(v) <= {int(prop['maxLength'])})")
-        if "minimum" in prop:
-            env["_Number"] = __import__("numbers").Number
-            tests.append(f"(isinstance(v, bool) or not isinstance(v, _Number) or not v < {prop['minimum']!r})")
+            on_str.append(f"_pattern{n}(v) is not None")
         if "format" in prop:
             if prop["format"] not in ("date-time", "date"):
                 raise Unsupported(f"{name}: format {prop['format']}")
             env[f"_format{n}"] = _format_ok(prop["format"])
-            tests.append(f"_format{n}(v)")
-        if tests:
-            lines += [f"    if {name!r} in row:",
-                      f"        v = row[{name!r}]",
-                      f"        if not ({' and '.join(tests)}):",
-                      "            return False"]
+            on_str.append(f"_format{n}(v)")
+        on_num = [f"not v < {prop['minimum']!r}"] if "minimum" in prop else []  # `not <`: NaN passes, as there
+        if "type" in prop:
+            types = [prop["type"]] if isinstance(prop["type"], str) else prop["type"]
+            if set(types) - set(_TYPES):
+                raise Unsupported(f"{name}: types {types}")
+            branches = []
+            for t in types:
+                extra = on_str if t == "string" else on_num if t == "integer" else []
+                branches.append(" and ".join([_TYPES[t], *extra]))
+            test = " or ".join(f"({b})" for b in branches)
+        else:
+            test = " and ".join(
+                ([f"(not isinstance(v, str) or ({' and '.join(on_str)}))"] if on_str else [])
+                + ([f"(isinstance(v, bool) or not isinstance(v, _Number) or ({' and '.join(on_num)}))"]
+                   if on_num else []))
+        if "enum" in prop:
+            if not all(isinstance(e, str) for e in prop["enum"]):
+                raise Unsupported(f"{name}: non-string enum")
+            env[f"_enum{n}"] = frozenset(prop["enum"])
+            enum = f"isinstance(v, str) and v in _enum{n}"  # jsonschema: a string equals only a string
+            test = f"({test}) and {enum}" if test else enum
+        if not test:
+            continue
+        if name in required:  # present: the first test of `check` saw to that
+            lines += [f"    v = row[{name!r}]", f"    if not ({test}):", "        return False"]
+        else:
+            lines += [f"    v = row.get({name!r}, _MISSING)",
+                      f"    if v is not _MISSING and not ({test}):", "        return False"]
     lines.append("    return True")
     exec(compile("\n".join(lines), f"<{schema.get('$id', 'schema')} checker>", "exec"), env)
     return env["check"]
