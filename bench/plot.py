@@ -3,7 +3,8 @@
     python -m bench.plot [--results bench/results] [--out docs/perf]
 
 Writes one PNG per job and `all_jobs.png` with every job on one chart. Where a job was measured more than
-once at a size, the newest result file wins. Axes are logarithmic where the sizes span a decade or more.
+once at a size, the newest result file wins. Axes are logarithmic where the sizes span a decade or more
+(times too, unless they are nearly flat: those start at zero).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 # job: (title, size in the result, size's unit, {series label: seconds in the result})
 JOBS = {
@@ -76,12 +78,28 @@ def _spans_decade(values: list[float]) -> bool:
     return len(values) > 1 and max(values) >= 10 * min(values)
 
 
+def _size(v: float, _=None) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:g}{unit}"
+    return f"{v:g}"
+
+
 def _axes(ax, xs: list[float], ys: list[float]) -> None:
     if _spans_decade(xs):
         ax.set_xscale("log")
-    if _spans_decade(ys):
+    if len(set(xs)) == 1:
+        ax.set_xticks(sorted(set(xs)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_size))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    # Log-log shows how time scales with size; a nearly flat series stays linear from zero instead, so that
+    # it looks flat rather than like noise blown up to fill the chart.
+    if _spans_decade(ys) or (_spans_decade(xs) and max(ys) >= 3 * min(ys)):
         ax.set_yscale("log")
-    else:  # from zero: a flat line must look flat, not like noise blown up to fill the chart
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
         ax.set_ylim(0, max(ys) * 1.25)
     ax.grid(True, which="both", alpha=0.3)
 
@@ -93,10 +111,16 @@ def plot_job(job: str, by_size: dict[float, dict], out: str) -> str | None:
     title, _, unit, _ = JOBS[job]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     xs, ys = [], []
+    at: dict[float, list[float]] = {}
+    for x, y in series.values():
+        for xi, yi in zip(x, y):
+            at.setdefault(xi, []).append(yi)
     for label, (x, y) in series.items():
         ax.plot(x, y, marker="o", label=label)
-        for xi, yi in zip(x, y):
-            ax.annotate(f"{yi:.3g} s", (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        for xi, yi in zip(x, y):  # the lower of two points at a size is labelled below it: no overlaps
+            below = len(at[xi]) > 1 and yi == min(at[xi])
+            ax.annotate(f"{yi:.3g} s", (xi, yi), textcoords="offset points", xytext=(5, -13 if below else 6),
+                        fontsize=8)
         xs += x
         ys += y
     target = _nightly_target(job, by_size)
@@ -133,6 +157,8 @@ def plot_all(data: dict[str, dict[float, dict]], out: str) -> str | None:
         return None
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_size))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title("Each job's time against archive size")
     ax.set_xlabel("size (items, records, or MB for verify)")
