@@ -72,3 +72,16 @@ def test_datetimes_extra_columns_and_missing_keys():
         r.update(what="deleted", edited=False)
     assert records.rows_to_table(rows, schema).equals(by_value(rows, schema))
     assert records.rows_to_table([], schema).equals(by_value([], schema))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(timedelta(hours=-7)), timezone(timedelta(0))])))
+def test_iso_is_the_utc_rfc3339_form(dt):
+    assert records.iso(dt) == dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_iso_refuses_naive_datetimes():
+    with pytest.raises(ValueError):
+        records.iso(datetime(2026, 1, 1))

@@ -108,6 +108,8 @@ def make_record_id(account_id: str, kind: str, platform_id: str, version: int) -
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
+    if dt.tzinfo is timezone.utc:  # the usual case: no conversion, and isoformat() ends in "+00:00"
+        return dt.isoformat()[:-6] + "Z"
     if dt.tzinfo is None:
         raise ValueError("naive datetime in a record")
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
