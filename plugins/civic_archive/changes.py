@@ -233,7 +233,9 @@ class Detector:
             self.con.execute(f"CREATE TEMP TABLE st AS SELECT * FROM {self._state(bound)}", self._params(bound))
             self._st_bound = (bound,)
         bound = self._st_bound[0]
-        if bound is not None and (since is None or since < bound):  # outside the slice: read the files again
+        # Outside the slice: read the files again (a harvest never asks: it fetches only the state files that
+        # reach `state_bound()`, so older rows would not be there).
+        if bound is not None and (since is None or since < bound):
             return self._state(since), self._params(since)
         if since is None:
             return "st", {}
