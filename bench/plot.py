@@ -99,6 +99,7 @@ def _axes(ax, xs: list[float], ys: list[float]) -> None:
         ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(min(ys) / 1.5, max(ys) * 1.6)  # room for the labels
     else:
         ax.set_ylim(0, max(ys) * 1.25)
     ax.grid(True, which="both", alpha=0.3)
