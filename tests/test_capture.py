@@ -12,6 +12,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from civic_archive.capture import BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
+from civic_archive import warccheck
 from civic_archive.warc import WarcFile
 
 TOKEN = "EAABsecretTOKEN0123456789"
@@ -32,6 +33,16 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
             self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if parts.path == "/latin1-headers":
+            body = b'{"data": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Disposition", "attachment; filename=caf\u00e9.json")  # sent as Latin-1
+            self.send_header("X-Note", "a=b; \u00e9")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -154,3 +165,18 @@ def test_connection_failure_is_an_error_with_evidence(warc):
     warc.close()
     stored = gzip.decompress(open(warc.path, "rb").read())
     assert b"fetch-error" in stored and TOKEN.encode() not in stored
+
+
+def test_non_ascii_header_values_are_stored_as_sent(server, warc):
+    """warcio cannot write `a=b; é` (it raises); such a header is kept with the bytes the server sent, and the
+    record's digests still verify."""
+    session = RecordingSession(lambda: warc, QueryTokenAuth(TOKEN))
+    cap = session.get(f"{server}/latin1-headers")
+    assert cap.status == 200
+    warc.close()
+    response = next(rec for rec, _ in records(warc.path) if rec.rec_type == "response")
+    assert response.digest_checker.passed is not False
+    raw = gzip.decompress(open(warc.path, "rb").read())
+    assert b"X-Note: a=b; \xe9\r\n" in raw and b"filename=caf\xe9.json" in raw
+    scan = warccheck.scan_path(warc.path)
+    assert scan.damage is None  # (non-ASCII header bytes: the fast check hands the file to warcio, which passes)

@@ -58,7 +58,7 @@ def record_bytes(rec_type: str, uri: str, warc_headers: dict[str, str], payload:
     fields.append(("WARC-Type", rec_type))
     if uri:
         fields.append(("WARC-Target-URI", uri))
-    http = http_headers.to_ascii_bytes() if http_headers else b""  # warcio skips an empty StatusAndHeaders
+    http = _http_head(http_headers) if http_headers else b""  # warcio skips an empty StatusAndHeaders
     if rec_type not in _NO_PAYLOAD_DIGEST:
         fields.append(("WARC-Payload-Digest", "sha256:" + hashlib.sha256(payload).hexdigest()))
     block = hashlib.sha256(http)
@@ -68,6 +68,21 @@ def record_bytes(rec_type: str, uri: str, warc_headers: dict[str, str], payload:
     fields.append(("Content-Length", str(len(http) + len(payload))))
     head = f"WARC/{WARC_VERSION}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in fields)
     return b"".join((head.encode("utf-8"), b"\r\n", http, payload, b"\r\n\r\n"))
+
+
+def _http_head(http_headers: StatusAndHeaders) -> bytes:
+    """The HTTP status line and headers. ASCII ones exactly as warcio writes them; any line holding other
+    characters as the server sent it, because warcio rewrites such values (`a=b; é` becomes `a*=UTF-8''b; é`,
+    a filename becomes RFC 5987 percent-encoding) or raises, and the evidence must keep the bytes received.
+    http.client decodes header bytes as Latin-1, so encoding back as Latin-1 restores them exactly (characters
+    beyond Latin-1 cannot come from the wire; they are written as UTF-8)."""
+    text = http_headers.to_str()
+    if text.isascii():
+        return http_headers.to_ascii_bytes()
+    try:
+        return text.encode("latin-1") + b"\r\n"
+    except UnicodeEncodeError:
+        return text.encode("utf-8") + b"\r\n"
 
 
 @dataclass(frozen=True)
