@@ -128,6 +128,7 @@ class Analysis:
     totals: dict[str, int]
     timings: dict[str, float]
     from_cache: int = 0
+    summary: recordscan.SummaryResult | None = None  # what the plan saw; plan() may store it as the archive cache
 
     def candidates(self) -> list[Verdict]:
         return [v for v in list(self.records.values()) + list(self.warcs.values()) if v.ok]
@@ -342,7 +343,7 @@ def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache:
     totals = {"records_files": len(records), "warc_files": len(present_warcs), "records": sum(v.records for v in records.values()),
               "summary_rows": summary.table.num_rows}
     return Analysis(as_of, policy, records, warcs, unreferenced, holds, series_rows, refs, filters, totals, timings,
-                    summary.from_cache)
+                    summary.from_cache, summary)
 
 
 def _records_verdicts(files_t: pa.Table) -> dict[str, Verdict]:
@@ -490,15 +491,23 @@ def load_plan(store: ArchiveStore, plan_id: str) -> tuple[dict[str, Any], str, b
 
 def plan(store: ArchiveStore, config, *, as_of: date | None = None, policy: RetentionPolicy | None = None,
          accounts=None, series=None, save: bool = False, cache: bool = True,
-         created_by: str | None = None) -> tuple[dict[str, Any], Analysis, str | None]:
+         created_by: str | None = None, write_cache: bool | None = None) -> tuple[dict[str, Any], Analysis, str | None]:
     """The dry run: what is eligible as of `as_of` (default today) and why the rest is kept; with `save`, write
-    the plan for approval (only for today or an earlier date: a future preview is not a proposal)."""
+    the plan for approval (only for today or an earlier date: a future preview is not a proposal).
+
+    With `write_cache` (default: `save`, the runs allowed to write to the archive), the records summaries are
+    also stored in the archive as a new cache object when the newest one does not already hold exactly them,
+    so the next plan on any machine reads only the records files written since (see `recordscan`)."""
     policy = policy or RetentionPolicy(config)
     today = policy.today
     as_of = as_of or today
     if save and as_of > today:
         raise DispositionError(f"--as-of {as_of} is in the future: a preview cannot be saved for approval")
     analysis = analyze(store, policy, as_of=as_of, cache=cache, accounts=accounts, series=series)
+    if (save if write_cache is None else write_cache) and analysis.summary is not None:
+        t0 = time.perf_counter()
+        if recordscan.write_archive_cache(store, analysis.summary):
+            analysis.timings["cache_write"] = time.perf_counter() - t0
     doc = build_plan(analysis, config=config, store=store, created_by=created_by or who())
     key = None
     if save:

@@ -46,7 +46,8 @@ def make_plan() -> dict[str, Any]:
     city = load_city()
     store = _store(city)
     policy = RetentionPolicy(city)
-    doc, analysis, _ = disposition.plan(store, city, policy=policy, save=False, created_by="airflow:disposition")
+    doc, analysis, _ = disposition.plan(store, city, policy=policy, save=False, created_by="airflow:disposition",
+                                        write_cache=True)  # workers are ephemeral: keep the summaries in the archive
     if not doc["objects"]:
         return {"plan_id": None, "summary": "nothing is eligible for disposition"}
     key, _ = disposition.save_plan(store, doc)

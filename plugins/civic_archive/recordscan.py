@@ -6,9 +6,12 @@ small Parquet files is dominated by per-file costs, so this module
 
 - groups rows per file into *summaries* (one row per file x series x creation day x stored eligibility x WARC
   pointers, with counts and WARC bytes), which is what eligibility needs;
-- can keep those summaries in a local cache file keyed by object key. Archive objects are write-once, so a
-  key's summary never goes stale; keys that disappear (disposed of) drop out. The cache is a speed-up for
-  `disposition plan` and reports only: `disposition execute` always re-reads the objects themselves;
+- can keep those summaries in a local cache file keyed by object key, and as write-once objects in the
+  archive itself (`cache/records-summaries/`), so that a plan on a fresh machine (an ephemeral Airflow worker)
+  does not read every records file again. Archive objects are write-once, so a key's summary never goes
+  stale; keys that disappear (disposed of) drop out, keys not in either cache are read. A missing, damaged or
+  foreign cache is only a lost speed-up. The cache serves `disposition plan` and reports only:
+  `disposition execute` always re-reads the objects themselves;
 - runs row-level queries (hold scopes) over a chosen subset of files.
 
 Objects in a backend without local paths (S3) are downloaded to a temporary folder first.
@@ -16,25 +19,32 @@ Objects in a backend without local paths (S3) are downloaded to a temporary fold
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import secrets
 import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from civic_archive.storage import ArchiveStore
+from civic_archive.storage import ArchiveStore, StorageError
+
+log = logging.getLogger(__name__)
 
 RECORDS_PREFIX = "records/"
 WARC_PREFIX = "warc/"
 CACHE_VERSION = "1"
+ARCHIVE_CACHE_PREFIX = "cache/records-summaries/"
+_META_VERSION, _META_KEYS, _META_ROWS = b"civic_archive.cache_version", b"civic_archive.keys", b"civic_archive.rows"
 EPOCH = date(1970, 1, 1)
 DAY_US = 86_400_000_000
 _RECORDS_KEY = re.compile(r"^records/account=([^/]+)/series=([^/]+)/created=(\d{4}-\d{2})/([^/]+)-(\d+)\.parquet$")
@@ -201,40 +211,110 @@ def _cache_path(store: ArchiveStore) -> Path | None:
 class SummaryResult:
     table: pa.Table
     keys: list[str]
-    from_cache: int
-    read: int
+    from_cache: int  # keys whose summaries came from a cache (local or archive)
+    read: int  # keys read from the objects themselves
+    from_archive_cache: int = 0  # of from_cache, those only the archive's cache object had
+    archive_cache_key: str | None = None  # the archive cache object used, if any
+    archive_cache_current: bool = False  # that object holds exactly `keys`: writing a new one adds nothing
+
+
+def _read_local_cache(path: Path | None) -> pa.Table | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        cached = pq.read_table(path)
+        return cached if cached.schema == SUMMARY_SCHEMA else None
+    except Exception:  # a damaged cache is only a lost speed-up
+        return None
+
+
+def newest_archive_cache(store: ArchiveStore) -> str | None:
+    """The newest summary cache object in the archive (keys start with their UTC write time)."""
+    newest = None
+    for key in store.list(ARCHIVE_CACHE_PREFIX):
+        if key.endswith(".parquet"):
+            newest = key  # list() is sorted
+    return newest
+
+
+def read_archive_cache(store: ArchiveStore, key: str) -> pa.Table | None:
+    """The summaries in cache object `key`, or None when it is unreadable, of another cache version, or does
+    not hold what its metadata says (page checksums catch damaged data)."""
+    try:
+        local = store.local_path(key)
+        source = local if local is not None else pa.BufferReader(store.read_bytes(key))
+        pf = pq.ParquetFile(source, page_checksum_verification=True)
+        meta = pf.schema_arrow.metadata or {}
+        if meta.get(_META_VERSION) != CACHE_VERSION.encode():
+            return None
+        table = pf.read()
+        if not table.schema.equals(SUMMARY_SCHEMA):
+            return None
+        if (int(meta.get(_META_ROWS, b"-1")) != table.num_rows
+                or int(meta.get(_META_KEYS, b"-1")) != pc.count_distinct(table.column("key")).as_py()):
+            return None
+        return table.replace_schema_metadata(None)
+    except Exception as exc:  # a damaged or foreign cache object is only a lost speed-up
+        log.warning("summary cache %s not used: %s", key, exc)
+        return None
+
+
+def write_archive_cache(store: ArchiveStore, result: SummaryResult, *, now: datetime | None = None) -> str | None:
+    """Store `result`'s summaries in the archive as a new write-once cache object, unless the newest one
+    already holds exactly these keys. Returns the key written, or None. A failure to write (permissions, a
+    full disk) is logged, never raised: the cache is a speed-up."""
+    if result.archive_cache_current or result.table.num_rows == 0:
+        return None
+    now = now or datetime.now(timezone.utc)
+    key = f"{ARCHIVE_CACHE_PREFIX}{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}.parquet"
+    table = result.table.replace_schema_metadata({
+        _META_VERSION: CACHE_VERSION.encode(), _META_KEYS: str(len(result.keys)).encode(),
+        _META_ROWS: str(result.table.num_rows).encode()})
+    try:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd", write_page_checksum=True)
+        store.put_bytes(key, sink.getvalue().to_pybytes(), content_type="application/vnd.apache.parquet")
+        return key
+    except (StorageError, OSError) as exc:
+        log.warning("summary cache not written to %s: %s", store.uri, exc)
+        return None
 
 
 def summaries(store: ArchiveStore, *, cache: bool = True, keys: list[str] | None = None,
               files: LocalFiles | None = None) -> SummaryResult:
-    """Summaries of every records object in the archive (or of `keys`), reusing the local cache when allowed."""
+    """Summaries of every records object in the archive (or of `keys`). With `cache`, rows of the local cache
+    and of the archive's newest cache object are reused for keys still listed (both are keyed by immutable
+    object keys, so their union is as good as either), only the other keys are read, and the local cache is
+    updated. Writing the archive cache is the caller's decision (`write_archive_cache`)."""
     keys = sorted(keys if keys is not None else records_keys(store))
     path = _cache_path(store) if cache else None
-    cached = None
-    if path is not None and path.exists():
-        try:
-            cached = pq.read_table(path)
-            if cached.schema != SUMMARY_SCHEMA:
-                cached = None
-        except Exception:  # a damaged cache is only a lost speed-up
-            cached = None
+    local = _read_local_cache(path)
+    archive_key = newest_archive_cache(store) if cache else None
+    archived = read_archive_cache(store, archive_key) if archive_key else None
     present = set(keys)
-    if cached is not None:
-        known = set(cached.column("key").unique().to_pylist())
-        missing = [k for k in keys if k not in known]
-        con = connect()
-        try:
-            con.register("c", cached)
-            con.register("present", pa.table({"key": pa.array(sorted(present & known), pa.string())}))
-            kept = con.sql("SELECT c.* FROM c SEMI JOIN present p ON c.key = p.key").to_arrow_table()
-        finally:
-            con.close()
-        kept = kept.cast(SUMMARY_SCHEMA)
-    else:
-        known, missing, kept = set(), keys, SUMMARY_SCHEMA.empty_table()
+    local_known = set(local.column("key").unique().to_pylist()) if local is not None else set()
+    archive_known = set(archived.column("key").unique().to_pylist()) if archived is not None else set()
+    known = local_known | archive_known
+    missing = [k for k in keys if k not in known]
+    parts = []
+    con = connect()
+    try:
+        if local is not None:
+            con.register("c", local)
+            con.register("present", pa.table({"key": pa.array(sorted(present & local_known), pa.string())}))
+            parts.append(con.sql("SELECT c.* FROM c SEMI JOIN present p ON c.key = p.key").to_arrow_table())
+            con.unregister("present")
+        if archived is not None:
+            con.register("a", archived)
+            con.register("present", pa.table({"key": pa.array(sorted((present & archive_known) - local_known),
+                                                             pa.string())}))
+            parts.append(con.sql("SELECT a.* FROM a SEMI JOIN present p ON a.key = p.key").to_arrow_table())
+    finally:
+        con.close()
+    kept = pa.concat_tables([p.cast(SUMMARY_SCHEMA) for p in parts]) if parts else SUMMARY_SCHEMA.empty_table()
     fresh = summarize_files(store, missing, files)
     table = pa.concat_tables([kept, fresh]) if fresh.num_rows else kept
-    if path is not None and (missing or (cached is not None and len(known - present))):
+    if path is not None and local_known != present:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".summary-")
@@ -243,7 +323,9 @@ def summaries(store: ArchiveStore, *, cache: bool = True, keys: list[str] | None
             os.replace(tmp, path)
         except OSError:
             pass
-    return SummaryResult(table, keys, len(keys) - len(missing), len(missing))
+    from_archive = len((present & archive_known) - local_known)
+    return SummaryResult(table, keys, len(keys) - len(missing), len(missing), from_archive, archive_key if
+                         archived is not None else None, archived is not None and archive_known == present)
 
 
 def _sql(con: duckdb.DuckDBPyConnection, sql: str, paths: list[str], params: dict | None = None) -> pa.Table:

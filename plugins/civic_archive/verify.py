@@ -32,7 +32,8 @@ from warcio.archiveiterator import ArchiveIterator
 from civic_archive import manifest, records, schemas, warccheck
 from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
-IGNORED_PREFIXES = ("exports/", "locks/")  # exports carry their own BagIt manifests; locks/ holds run leases
+IGNORED_PREFIXES = ("exports/", "locks/", "cache/")  # exports carry their own BagIt manifests; locks/ holds run
+# leases; cache/ holds derived speed-ups (records summaries) that nothing is decided from
 OWN_RECORD_PREFIXES = ("holds/", "disposition/")  # checked by the disposition-log and hold checks below
 
 
