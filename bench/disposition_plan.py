@@ -8,10 +8,14 @@ every object. Two synthetic series (posts 1 year, comments 2 years, both verifie
 date at the end of the period make a large share of the archive eligible, so the plan also has to look up the
 manifest entries of tens of thousands of candidate objects.
 
-What is timed runs in a fresh subprocess (so its peak RSS is the plan's alone):
+What is timed runs in a fresh subprocess; its peak RSS is that process's own VmHWM (getrusage's ru_maxrss
+would carry the parent's peak over fork+exec):
 - `cold`: no summary cache: every records file is read (the cost `disposition execute` always pays);
-- `warm`: the local summary cache is complete (the usual monthly plan: only files written since the last plan
-  are read), here after one more night of runs was added;
+- `warm`: the local summary cache is complete (the usual monthly plan on the same machine: only files written
+  since the last plan are read), here after one more night of runs was added;
+- `archive_cached`: a fresh machine (empty local cache, as an ephemeral Airflow worker) after an earlier plan
+  stored the summaries in the archive (`cache/records-summaries/`): it reads that object and the new night's
+  files, and stores an updated cache object (timed in `cache_write`), as the Airflow DAG does;
 - `hold`: warm, plus an active legal hold with a text query on one account (row-level scan of the candidate
   partitions).
 """
@@ -130,7 +134,7 @@ def generate(root: Path, n_records: int, *, accounts: int = 20, per_run: int = 5
 
 
 _CHILD = textwrap.dedent("""
-    import json, os, resource, sys, time
+    import json, os, sys, time
     from datetime import date
     from civic_archive import config as cfg, disposition, holds
     from civic_archive.retention import RetentionPolicy
@@ -144,20 +148,26 @@ _CHILD = textwrap.dedent("""
                                                       for s in ("BENCH POSTS", "BENCH COMMENTS")]}})
     policy = RetentionPolicy(city, today=as_of)
     t0 = time.perf_counter()
-    doc, analysis, _ = disposition.plan(store, city, policy=policy, as_of=as_of, cache=sys.argv[5] == "cache")
+    doc, analysis, _ = disposition.plan(store, city, policy=policy, as_of=as_of, cache=sys.argv[5] != "-",
+                                        write_cache=sys.argv[5] == "cache+write")
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # this process's own peak (as bench.harvest_scale.peak_rss_mb; not imported here, so as not to add to it)
+    hwm = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": hwm[0] / 1024,
                       "objects": doc["totals"]["objects"], "records_eligible_in_plan": doc["totals"]["records"],
                       "records_total": analysis.totals["records"], "summary_rows": analysis.totals["summary_rows"],
-                      "from_cache": analysis.from_cache, "kept": doc["kept_past_eligibility"],
+                      "from_cache": analysis.from_cache, "read": analysis.summary.read,
+                      "from_archive_cache": analysis.summary.from_archive_cache, "kept": doc["kept_past_eligibility"],
                       "timings": {k: round(v, 3) for k, v in analysis.timings.items()}}))
 """)
 
 
-def _plan_in_child(root: Path, schedule: Path, as_of: date, *, cache: bool, hold: bool, cache_dir: str) -> dict:
+def _plan_in_child(root: Path, schedule: Path, as_of: date, *, cache: bool, hold: bool, cache_dir: str,
+                   write_cache: bool = False) -> dict:
     env = dict(os.environ, CIVIC_ARCHIVE_CACHE_DIR=cache_dir if cache else "")
+    mode = ("cache+write" if write_cache else "cache") if cache else "-"
     out = subprocess.run([sys.executable, "-c", _CHILD, str(root), str(schedule), as_of.isoformat(),
-                          "hold" if hold else "-", "cache" if cache else "-"],
+                          "hold" if hold else "-", mode],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -178,9 +188,13 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
         as_of = START + timedelta(days=SPAN_DAYS + 30)  # posts (1 year) from the first 3 years, comments (2) from 2
         cache_dir = str(Path(tmp) / "cache")
         cold = _plan_in_child(root, schedule, as_of, cache=False, hold=False, cache_dir=cache_dir)
-        _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=cache_dir)  # fills the cache
+        # fills the local cache and stores the summaries in the archive
+        _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=cache_dir, write_cache=True)
         generate(root, n_records, accounts=accounts, per_run=per_run, nights_offset=shape["nights"], nights=1)
         warm = _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=cache_dir)
+        fresh_machine = str(Path(tmp) / "cache-fresh-machine")
+        archived = _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=fresh_machine,
+                                  write_cache=True)
         # a hold: placed as the records officer would, then the plan again
         from civic_archive import holds
         from civic_archive.storage import LocalStore
@@ -197,7 +211,11 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
             "cold_seconds": round(cold["seconds"], 2), "cold_peak_rss_mb": round(cold["peak_rss_mb"], 1),
             "cold_timings": cold["timings"],
             "warm_seconds": round(warm["seconds"], 2), "warm_peak_rss_mb": round(warm["peak_rss_mb"], 1),
-            "warm_from_cache": warm["from_cache"], "warm_timings": warm["timings"],
+            "warm_from_cache": warm["from_cache"], "warm_read": warm["read"], "warm_timings": warm["timings"],
+            "archive_cached_seconds": round(archived["seconds"], 2),
+            "archive_cached_peak_rss_mb": round(archived["peak_rss_mb"], 1),
+            "archive_cached_from_cache": archived["from_cache"], "archive_cached_read": archived["read"],
+            "archive_cached_timings": archived["timings"],
             "hold_seconds": round(held["seconds"], 2), "hold_peak_rss_mb": round(held["peak_rss_mb"], 1),
             "hold_timings": held["timings"],
             "plan_objects": cold["objects"], "plan_records": cold["records_eligible_in_plan"],
