@@ -84,7 +84,7 @@ def test_new_records_files_are_read_and_gone_ones_drop_out(env):
     _doc(store, city, policy, write_cache=True)
     before = set(recordscan.records_keys(store))
     added = archive.run("mayor-x", [Item("mayor-x", "post", "TEST POSTS", day(2026, 1, 20), "m2")])["records_keys"]
-    gone = sorted(before)[0]
+    gone = min(before)
     store.delete(gone)
 
     machine("C")
@@ -95,7 +95,7 @@ def test_new_records_files_are_read_and_gone_ones_drop_out(env):
     assert gone not in keys and set(added) <= keys
     assert doc_c == reference and any(o["key"] in added for o in doc_c["objects"])
     # the newer cache object is the one read from now on, and it holds exactly the current keys
-    first, newest = _cache_objects(store)
+    _, newest = _cache_objects(store)
     machine("D")
     _, d = _doc(store, city, policy)
     assert d.summary.archive_cache_key == newest and d.summary.read == 0
@@ -180,7 +180,7 @@ def test_execute_rereads_the_objects_and_ignores_a_forged_cache(env):
     city, store, policy, _, machine = env
     machine("A")
     _, a = _doc(store, city, policy, write_cache=True)
-    young = sorted(k for k, v in a.records.items() if not v.ok and "created=2026-05" in k)[0]
+    young = min(k for k, v in a.records.items() if not v.ok and "created=2026-05" in k)
     table = a.summary.table
     is_young = pc.equal(table.column("key"), young)
     old_day = pa.scalar(recordscan.day_number(date(2025, 1, 1)), pa.int32())

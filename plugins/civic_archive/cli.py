@@ -320,7 +320,7 @@ def _add_retention_parsers(sub) -> None:
     p.add_argument("--series", action="append", metavar="CODE", help="only this series (repeatable)")
     p.add_argument("--save", action="store_true", help="write the plan to the archive for approval")
     p.add_argument("--json", action="store_true", help="print JSON (every object)")
-    p.add_argument("--no-cache", action="store_true", help="read every records file, ignoring the local summary cache")
+    p.add_argument("--no-cache", action="store_true", help="read every records file, ignoring the summary caches (local and in the archive)")
     p.set_defaults(func=cmd_disposition_plan)
     p = ds.add_parser("approve", help="approve (or reject) a saved plan",
                       description="Record the approval of a saved plan by one of the config's approvers.")

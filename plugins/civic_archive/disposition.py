@@ -496,8 +496,9 @@ def plan(store: ArchiveStore, config, *, as_of: date | None = None, policy: Rete
     the plan for approval (only for today or an earlier date: a future preview is not a proposal).
 
     With `write_cache` (default: `save`, the runs allowed to write to the archive), the records summaries are
-    also stored in the archive as a new cache object when the newest one does not already hold exactly them,
-    so the next plan on any machine reads only the records files written since (see `recordscan`)."""
+    also stored in the archive as a new cache object when the newest one does not already hold exactly them
+    (always with `cache=False`, which reads every file: a rebuild), so the next plan on any machine reads only
+    the records files written since (see `recordscan`)."""
     policy = policy or RetentionPolicy(config)
     today = policy.today
     as_of = as_of or today

@@ -231,9 +231,13 @@ def _read_local_cache(path: Path | None) -> pa.Table | None:
 def newest_archive_cache(store: ArchiveStore) -> str | None:
     """The newest summary cache object in the archive (keys start with their UTC write time)."""
     newest = None
-    for key in store.list(ARCHIVE_CACHE_PREFIX):
-        if key.endswith(".parquet"):
-            newest = key  # list() is sorted
+    try:
+        for key in store.list(ARCHIVE_CACHE_PREFIX):
+            if key.endswith(".parquet"):
+                newest = key  # list() is sorted
+    except StorageError as exc:  # e.g. an identity not allowed to list cache/: only a lost speed-up
+        log.warning("summary cache in %s not listed: %s", store.uri, exc)
+        return None
     return newest
 
 
