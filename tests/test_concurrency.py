@@ -229,7 +229,7 @@ def test_s3_lease_is_renewed_while_held_and_lapses_when_its_holder_is_gone(seawe
     """Renewals keep a long run's lease alive past its TTL; once renewals stop (the holder died or lost the
     storage and could not release), the account is free again one TTL later."""
     store = seaweed.store("harvester", s3_bucket, "city")
-    ttl = 1.6
+    ttl = 3.0
     with account_lease(store, ACCOUNT, wait=0, ttl=ttl) as held:
         time.sleep(2.5 * ttl)  # several TTLs: only the renewals keep it live
         assert live_leases(store, ACCOUNT, ttl=ttl) == [held.holder]
