@@ -98,22 +98,27 @@ def assert_resumes(fakes, server, bucket, proxy, reference, night: int = 1) -> N
 
 # -- transient faults ------------------------------------------------------------------------------------
 
-def test_a_5xx_storm_is_retried_and_the_run_succeeds(fakes, seaweed, s3_bucket, reference):
-    tried = set()
+class FirstTry:
+    """`action` for the first try of every distinct request that `matches`; later tries pass."""
 
-    def first_try_fails(request):
+    def __init__(self, action: str, matches=lambda request: True):
+        self.action, self.matches, self.hit = action, matches, set()
+
+    def __call__(self, request):
         seen = (request.method, request.path, request.query)
-        if seen not in tried:
-            tried.add(seen)
-            return "500"
+        if self.matches(request) and seen not in self.hit:
+            self.hit.add(seen)
+            return self.action
         return None
 
+
+def test_a_5xx_storm_is_retried_and_the_run_succeeds(fakes, seaweed, s3_bucket, reference):
     with FaultProxy(seaweed.endpoint_url) as proxy:
-        proxy.rule = first_try_fails
+        proxy.rule = storm = FirstTry("500")
         result = harvest(fakes, seaweed, s3_bucket, proxy)
     assert result.ok, result.errors
     failed = proxy.requests("500")
-    assert len(failed) == len(tried) > 20  # every single request failed once, then succeeded on its retry
+    assert len(failed) == len(storm.hit) > 20  # every single request failed once, then succeeded on its retry
     store = direct(seaweed, s3_bucket)
     assert latest(store) == reference[1]
     assert len(check_archive(store)) == 1
@@ -122,18 +127,11 @@ def test_a_5xx_storm_is_retried_and_the_run_succeeds(fakes, seaweed, s3_bucket, 
 def test_an_answer_lost_after_the_server_stored_a_put_is_not_a_duplicate(fakes, seaweed, s3_bucket, reference):
     """The PUT reached the server but its answer was lost; the retry meets the stored object (write-once,
     If-None-Match) with the same SHA-256 and counts as done, instead of failing the run or writing twice."""
-    lost = set()
-
-    def lose_first_answer(request):
-        if request.method == "PUT" and "/locks/" not in request.path and request.path not in lost:
-            lost.add(request.path)
-            return "lost"
-        return None
-
     with FaultProxy(seaweed.endpoint_url) as proxy:
-        proxy.rule = lose_first_answer
+        proxy.rule = lose = FirstTry("lost", lambda r: r.method == "PUT" and "/locks/" not in r.path)
         result = harvest(fakes, seaweed, s3_bucket, proxy)
     assert result.ok, result.errors
+    lost = {path for _, path, _ in lose.hit}
     assert len(lost) >= 5
     for path in lost:
         key = path.split(f"/{PREFIX}/", 1)[1]
