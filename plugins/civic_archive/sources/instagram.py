@@ -334,9 +334,7 @@ class InstagramSource(Source):
         except TokenExpired:
             raise
         except ApiError as exc:
-            if exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc)):
-                return False
-            return None
+            return False if _does_not_exist(exc) else None
         try:
             if kind == "post":
                 return self._post(raw, cap, self._children(raw, cap))
@@ -356,10 +354,13 @@ class InstagramSource(Source):
         except TokenExpired:
             raise
         except ApiError as exc:
-            if exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc)):
-                return False
-            return None
+            return False if _does_not_exist(exc) else None
         return True
+
+
+def _does_not_exist(exc: ApiError) -> bool:
+    """Code 100 with subcode 33 (or its message): the object was deleted. Other code-100 answers are not proof."""
+    return exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc))
 
 
 def _next(doc: Any) -> str | None:
