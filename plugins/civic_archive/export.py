@@ -372,17 +372,9 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         shutil.rmtree(tmp_root, ignore_errors=True)
 
 
-def archive_uri() -> str:
-    """The archive the DAG exports from: the configured city's, else the demo archive (as the nightly DAG)."""
-    from civic_archive import config as cfg, nightly
-
-    path = nightly.config_path()
-    return cfg.load(path).archive if path else nightly.demo_archive()
-
-
 def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str | None = None) -> dict[str, Any]:
     """The DAG task: validate the trigger form's params against the schema, export, return a summary."""
-    from civic_archive import schemas
+    from civic_archive import nightly, schemas
     from civic_archive.storage import open_store
 
     params = {k: v for k, v in params.items() if v not in (None, "") or k == "request_id"}
@@ -396,7 +388,7 @@ def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str |
         received=date.fromisoformat(params["received"]) if params.get("received") else None,
         redaction_profile=params.get("redaction_profile"), jurisdiction=params.get("jurisdiction"),
         run_by=params.get("requested_by") or "airflow")
-    store = open_store(uri or archive_uri(), create=False)
+    store = open_store(uri or nightly.archive_uri(), create=False)
     now = datetime.now(timezone.utc)
     tmp = None
     if export_dir:

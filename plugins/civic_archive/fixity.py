@@ -21,16 +21,11 @@ class FixityFailed(RuntimeError):
     """Some object, digest or chain link of the archive no longer verifies."""
 
 
-def archive_uri() -> str:
-    from civic_archive import config as cfg, nightly
-
-    path = nightly.config_path()
-    return cfg.load(path).archive if path else nightly.demo_archive()
-
-
 def audit(uri: str | None = None, *, deep: bool = True) -> dict[str, Any]:
     """Verify the archive; return the summary (JSON-ready), or raise FixityFailed naming what failed."""
-    uri = uri or archive_uri()
+    from civic_archive import nightly
+
+    uri = uri or nightly.archive_uri()
     report = verify(open_store(uri, create=False), deep=deep)
     for chain, (key, digest) in sorted(report.heads.items()):
         log.info("chain %s: head %s sha256 %s", chain, key, digest)

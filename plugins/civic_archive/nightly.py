@@ -39,6 +39,12 @@ def demo_archive() -> str:
     return os.environ.get("CIVIC_ARCHIVE_DEMO_ARCHIVE", f"file://{os.path.abspath(home)}/civic-archive-demo")
 
 
+def archive_uri() -> str:
+    """The archive the DAGs work on: the configured city's, else the demo archive."""
+    path = config_path()
+    return cfg.load(path).archive if path else demo_archive()
+
+
 @contextlib.contextmanager
 def city() -> Iterator[cfg.CityConfig]:
     """The configured city, or the demo city with its fake platforms running for the duration."""
