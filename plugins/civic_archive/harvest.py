@@ -242,7 +242,7 @@ def harvest_account(config: CityConfig, account: Account, store: ArchiveStore, *
                      options or config_options(config))
             held.check()  # the chain must not have moved since the lease was taken (LeaseLost otherwise)
             run.commit({"city": config.city, "account": account.id, "platform": account.platform,
-                        "summary": result.as_dict()}, retain=object_lock.retain_until(run.pending))
+                        "summary": result.as_dict()}, lock_dates=object_lock.lock_dates)
         finally:
             run.cleanup()
     return result

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pyarrow.parquet as pq
 
@@ -28,21 +28,11 @@ UNKNOWN = None
 MINIMUM = timedelta(days=1)
 
 
-def retain_until(pending: list) -> Callable[[object], datetime | None]:
-    """A `retain` callback for `ArchiveRun.commit`, given the run's list of spooled objects (`Pending`: key,
-    path, kind). Computed at the first call, when the commit has closed the last WARC file."""
-    locks: dict[str, datetime | None] | None = None
-
-    def lock_of(p) -> datetime | None:
-        nonlocal locks
-        if locks is None:
-            locks = _locks(pending)
-        lock = locks.get(p.key)
-        if lock is not None:
-            lock = max(lock, datetime.now(timezone.utc) + MINIMUM)
-        return lock
-
-    return lock_of
+def lock_dates(pending: Iterable) -> dict[str, datetime | None]:
+    """Retain-until per key of a run's spooled objects (`Pending`: key, path, kind), for `ArchiveRun.commit`
+    once its last WARC file is closed; None where the store's default lock applies."""
+    floor = datetime.now(timezone.utc) + MINIMUM
+    return {key: max(lock, floor) if lock is not None else None for key, lock in _locks(pending).items()}
 
 
 def _locks(pending: Iterable) -> dict[str, datetime | None]:

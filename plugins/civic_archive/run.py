@@ -92,11 +92,14 @@ class ArchiveRun:
 
     # -- commit -----------------------------------------------------------------------------------------------
     def commit(self, extra: dict[str, Any] | None = None,
-               retain: Callable[[Pending], datetime | None] | None = None) -> StoredObject:
+               lock_dates: Callable[[list[Pending]], dict[str, datetime | None]] | None = None) -> StoredObject:
+        """`lock_dates` gives the retain-until of the run's objects (keyed by key), from the full list of
+        pending objects, the last WARC file included."""
         self._close_warc()
+        locks = lock_dates(self.pending) if lock_dates else {}
         order = {"warc": 0, "quarantine": 1, "records": 2, "state": 3, "report": 4}
         for p in sorted(self.pending, key=lambda p: order.get(p.kind, 5)):
-            retain_until = p.retain_until or (retain(p) if retain else None)
+            retain_until = p.retain_until or locks.get(p.key)
             obj = self.store.put_file(p.key, p.path, retain_until=retain_until, content_type=p.content_type)
             self.committed.append((obj, p.kind, p.records))
         previous = manifest.chain_head(self.store, self.chain)
