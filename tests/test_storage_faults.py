@@ -81,6 +81,21 @@ def versions(server, bucket: str, key: str) -> int:
     return sum(1 for v in listed.get("Versions", []) if v["Key"] == f"{PREFIX}/{key}")
 
 
+def wait_until_readable(store, timeout: float = 90.0) -> None:
+    """After a restart SeaweedFS answers S3 requests before its volume server has re-registered its volumes
+    (GETs answer InternalError meanwhile): the server is back only once stored objects read again."""
+    deadline = time.monotonic() + timeout
+    key = next(iter(store.list("manifests/")))
+    while True:
+        try:
+            store.read_bytes(key)
+            return
+        except StorageError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def assert_resumes(fakes, server, bucket, proxy, reference, night: int = 1) -> None:
     """After a failed run: the archive verifies, nothing partial is referenced, and the next run (storage
     back) completes the archive exactly like a clean harvest."""
@@ -209,6 +224,7 @@ def test_seaweedfs_killed_mid_commit_and_restarted(tmp_path, reference):
             harvest(fakes, server, bucket, proxy)
         assert proxy.requests("backend down")
         process.restart()
+        wait_until_readable(direct(server, bucket))
         assert_resumes(fakes, server, bucket, proxy, reference, night=2)
 
 
