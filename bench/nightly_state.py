@@ -80,9 +80,9 @@ def state_rows(world: World, first: int, stop: int) -> pa.Table:
     s = acct.synthetic
     aid = acct.id
     cols = {name: [] for name in ("kind", "platform_id", "parent_platform_id", "root_platform_id",
-                                  "content_sha256", "record_id", "created_at")}
+                                  "content_sha256", "record_id", "created_at", "media_sha256")}
 
-    def add(kind, pid, parent, root, sha, created):
+    def add(kind, pid, parent, root, sha, created, media_sha=None):
         cols["kind"].append(kind)
         cols["platform_id"].append(pid)
         cols["parent_platform_id"].append(parent)
@@ -90,6 +90,7 @@ def state_rows(world: World, first: int, stop: int) -> pa.Table:
         cols["content_sha256"].append(sha)
         cols["record_id"].append(records.make_record_id(aid, kind, pid, 1))
         cols["created_at"].append(created * 1_000_000)
+        cols["media_sha256"].append(media_sha)
 
     for n in range(first, stop):
         created = s["t0"] - n * s["interval"]
@@ -102,8 +103,8 @@ def state_rows(world: World, first: int, stop: int) -> pa.Table:
         add("post", pid, None, pid, _digest(_synth_text(stable_hash(s["seed"], aid, n), n) or None,
                                             {"attachments": attachments}), created)
         if attachments:
-            add("media", attachments[0]["target"], pid, pid,
-                _digest(None, {"sha256": _png_sha256(f"syn-{acct.platform}-{n}.png")}), created)
+            png = _png_sha256(f"syn-{acct.platform}-{n}.png")
+            add("media", attachments[0]["target"], pid, pid, _digest(None, {"sha256": png}), created, png)
         for c in range(1, s["k"] + 1):
             parent_c = c - 1 if c % 3 == 0 else 0
             ccreated = created + c * s["cspace"]
@@ -120,7 +121,10 @@ def state_rows(world: World, first: int, stop: int) -> pa.Table:
         "status": ["live"] * count, "edited": pa.array([False] * count), "content_sha256": cols["content_sha256"],
         "record_id": cols["record_id"], "records_key": pa.nulls(count, pa.string()),
         "created_at": pa.array(cols["created_at"], pa.int64()).cast(ts), "last_seen_at": pa.nulls(count, ts),
-        "run_id": pa.nulls(count, pa.string())}).cast(changes.STATE_SCHEMA)
+        "run_id": pa.nulls(count, pa.string()), "media_sha256": cols["media_sha256"],
+        # where the photo's bytes are is not generated: a nightly fetches them again, as for older archives
+        "media_warc_file": pa.nulls(count, pa.string()), "media_warc_offset": pa.nulls(count, pa.int64()),
+        "media_warc_record_id": pa.nulls(count, pa.string())}).cast(changes.STATE_SCHEMA)
 
 
 def _write_part(args) -> tuple[str, int]:
@@ -178,7 +182,7 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     files = [p for p, _ in parts] + snap_paths
     # The same statement as changes.Detector.snapshot: latest row per item, sorted by created_at.
     con.execute(f"""COPY (
-            SELECT {', '.join(changes.STATE_COLUMNS)} FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
+            SELECT {changes._state_select(files)} FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
             QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
             ORDER BY created_at) TO '{merged}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
     con.close()

@@ -50,8 +50,15 @@ STATE_SCHEMA = pa.schema([
     ("created_at", _TS),
     ("last_seen_at", _TS),
     ("run_id", pa.string()),
+    # Where this version's media bytes are (media items only): the next walk reuses them instead of fetching
+    # the same bytes again (see `known_media`). State written before these columns existed lacks them.
+    ("media_sha256", pa.string()),
+    ("media_warc_file", pa.string()),
+    ("media_warc_offset", pa.int64()),
+    ("media_warc_record_id", pa.string()),
 ])
 STATE_COLUMNS = STATE_SCHEMA.names
+MEDIA_STATE_COLUMNS = ["media_sha256", "media_warc_file", "media_warc_offset", "media_warc_record_id"]
 # Observed rows: the record columns plus what detection needs.
 OBSERVED_SCHEMA = pa.schema(list(records.ARROW_SCHEMA) + [
     pa.field("hidden", pa.bool_()), pa.field("root_platform_id", pa.string()), pa.field("seq", pa.int64()),
@@ -160,6 +167,45 @@ def parse_state_name(name: str) -> tuple[str, bool, datetime | None, bool]:
 
 def _parquet_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _state_select(files: list[str]) -> str:
+    """The select list of STATE_COLUMNS over `files`: a column none of them has (state written before it
+    existed) reads as NULL."""
+    present = set()
+    for path in files:
+        present.update(pq.read_schema(path).names)
+    return ", ".join(name if name in present else f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(name).type]}) AS {name}"
+                     for name in STATE_COLUMNS)
+
+
+_SQL_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
+              _TS: "TIMESTAMPTZ"}
+
+
+def known_media(files: list[str], since: datetime | None = None) -> dict[str, tuple[str, str, str, int, str]]:
+    """What the state says the archive holds for each media item created from `since` on (all when None):
+    platform id → (content_sha256, media_sha256, media_warc_file, media_warc_offset, media_warc_record_id) of
+    its latest version, if that version's bytes are in the archive. Gone items (removed or deleted) are left
+    out; so is everything in state written before the media columns existed (those items are fetched again,
+    and remembered from their next version on). `files` are the state files the run fetches anyway."""
+    if not any(set(MEDIA_STATE_COLUMNS) <= set(pq.read_schema(f).names) for f in files):
+        return {}
+    where = "AND created_at >= $since" if since is not None else ""
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads=1")
+        rows = con.execute(f"""
+            SELECT platform_id, content_sha256, media_sha256, media_warc_file, media_warc_offset,
+                   media_warc_record_id, status
+            FROM read_parquet({_parquet_list(files)}, union_by_name=true)
+            WHERE kind = 'media' {where}
+            QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1""",
+                           {"since": since} if since is not None else {}).fetchall()
+    finally:
+        con.close()
+    return {pid: (sha, media_sha, warc, offset, rid) for pid, sha, media_sha, warc, offset, rid, status in rows
+            if media_sha and warc and offset is not None and rid and status not in GONE}
 
 
 @dataclass
@@ -312,7 +358,7 @@ class Detector:
         whole = os.path.join(directory, "whole.parquet")
         if files:
             self.con.execute(f"""COPY (
-                    SELECT {', '.join(STATE_COLUMNS)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
+                    SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
                     QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
                     ORDER BY created_at) TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
         else:

@@ -54,6 +54,8 @@ class HarvestResult:
     notes: list[str] = field(default_factory=list)
     quarantined: int = 0
     api_calls: int = 0
+    media_fetched: int = 0  # media bytes fetched this run
+    media_reused: int = 0  # media items pointed at bytes an earlier run archived (not fetched again)
     complete: bool = False
     since: datetime | None = None
     window: str = ""
@@ -70,6 +72,7 @@ class HarvestResult:
         return {"account": self.account, "run_id": self.run_id, "manifest": self.manifest_key,
                 "counts": dict(self.counts), "errors": self.errors, "notes": self.notes,
                 "quarantined": self.quarantined, "api_calls": self.api_calls, "complete": self.complete,
+                "media": {"fetched": self.media_fetched, "reused": self.media_reused},
                 "window": {"since": records.iso(self.since), "reason": self.window, "full_sweep": self.full_sweep}}
 
 
@@ -127,20 +130,24 @@ def _state_objects(store: ArchiveStore, account_id: str) -> list[tuple[str, str,
     return found
 
 
-def state_files(store: ArchiveStore, account_id: str, spool: str, newer_than: datetime | None = None) -> list[str]:
+def state_files(store: ArchiveStore, account_id: str, spool: str, newer_than: datetime | None = None,
+                fetched: dict[str, str] | None = None) -> list[str]:
     """Local paths of the state files to read (fetched into `spool` from a remote store). With `newer_than`,
     snapshot chunks holding only items created before it are not fetched: a nightly run reads the newest
-    chunk or two, not the whole state."""
+    chunk or two, not the whole state. `fetched` (key → path) remembers what an earlier call of the same run
+    fetched, so nothing is downloaded twice."""
     paths = []
     for n, (_, key, _, newest, rows) in enumerate(_state_objects(store, account_id)):
         if not rows or (newer_than is not None and newest is not None and newest < newer_than):
             continue
-        path = store.local_path(key)
+        path = store.local_path(key) or (fetched or {}).get(key)
         if path is None:
             path = os.path.join(spool, f"state-in-{n:05d}.parquet")
             with open(path, "wb") as out, store.open(key) as src:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
+            if fetched is not None:
+                fetched[key] = path
         paths.append(path)
     return paths
 
@@ -217,7 +224,8 @@ class RecordsWriter:
             "content_sha256": table["content_sha256"], "record_id": table["record_id"],
             "records_key": pa.array([self._key] * n, pa.string()), "created_at": table["created_at"],
             "last_seen_at": pa.array([self.captured_at] * n, changes.STATE_SCHEMA.field("last_seen_at").type),
-            "run_id": pa.array([self.run.run_id] * n, pa.string())})
+            "run_id": pa.array([self.run.run_id] * n, pa.string()),
+            **{name: table[name] for name in changes.MEDIA_STATE_COLUMNS}})
         self._state.write_table(state.cast(changes.STATE_SCHEMA))
         self.state_rows += n
 
@@ -264,6 +272,8 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     session = RecordingSession(run.warc, make_auth(account), clock=clock, **session_options)
     source = source_class(account.platform)(account, session)
     source.since = result.since
+    fetched_state: dict[str, str] = {}
+    _load_known_media(source, store, account.id, run.spool, fetched_state)
     spool = changes.ObservedSpool(run.spool)
     quarantine_n = 0
 
@@ -316,7 +326,8 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     detector = changes.Detector(account.id, spool.parts, [], run.spool, since=result.since)
     try:
         # Only now is it known how far back the state is needed: the window, or an older item the walk saw.
-        detector.state = state_files(store, account.id, run.spool, newer_than=detector.state_bound())
+        detector.state = state_files(store, account.id, run.spool, newer_than=detector.state_bound(),
+                                     fetched=fetched_state)
         result.counts["seen"] = detector.observed_count()
         for raw, ref, first_ref in _changed_while_paged(detector, spool):
             quarantined("item listed again in this walk with different content (it changed while being "
@@ -341,10 +352,33 @@ def _harvest(config, account, store, run, result, clock, session_options, option
     finally:
         detector.close()
     result.api_calls = session.calls
+    result.media_fetched, result.media_reused = source.media_fetched, source.media_reused
     result.quarantined = quarantine_n
     result.notes.extend(getattr(source, "notes", []))
     run.add_bytes(f"manifests/{run.run_id}.report.md", report(config, account, result).encode(), "report",
                   content_type="text/markdown")
+
+
+def _load_known_media(source, store: ArchiveStore, account_id: str, spool: str, fetched: dict[str, str]) -> None:
+    """Tell the connector which media bytes the archive already holds, so that it does not fetch and store
+    them again. Only the state the run reads anyway is read: a nightly run's window (media items hang under
+    the window's posts and carry their creation time), everything for a full sweep. A WARC file is looked
+    up once per run to see whether it is still there (it may have been disposed of)."""
+    from civic_archive.sources.base import KnownMedia
+    from civic_archive.warc import WarcRef
+
+    paths = state_files(store, account_id, spool, newer_than=source.since, fetched=fetched)
+    source.known_media = {
+        pid: KnownMedia(sha, media_sha, WarcRef(warc_file, offset, 0, record_id))
+        for pid, (sha, media_sha, warc_file, offset, record_id) in changes.known_media(paths, source.since).items()}
+    kept: dict[str, bool] = {}
+
+    def bytes_kept(warc_file: str) -> bool:
+        if warc_file not in kept:
+            kept[warc_file] = store.exists(warc_file)
+        return kept[warc_file]
+
+    source.bytes_kept = bytes_kept
 
 
 def _check_text(row: dict[str, Any]) -> None:
@@ -465,7 +499,9 @@ def report(config: CityConfig, account: Account, result: HarvestResult) -> str:
              f"- platform: {account.platform}, handle {account.handle}",
              f"- run: {result.run_id}", f"- software: {SOFTWARE}", f"- window: {result.window}",
              f"- walk complete: {'yes' if result.complete else 'NO (nothing was taken for removed this run)'}",
-             f"- API calls: {result.api_calls}", "", "| change | items |", "|---|---|"]
+             f"- API calls: {result.api_calls}",
+             f"- media: {result.media_fetched} fetched, {result.media_reused} already archived (not fetched again)",
+             "", "| change | items |", "|---|---|"]
     for what in ("new", "edited", "hidden", "unhidden", "removed", "deleted", "restored"):
         lines.append(f"| {what} | {result.counts.get(what, 0)} |")
     lines += ["", f"Items seen: {result.counts.get('seen', 0)}. Quarantined payloads: {result.quarantined}.", ""]

@@ -6,15 +6,17 @@ their WARC evidence instead of dropping them.
 """
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from civic_archive.capture import Capture, RecordingSession
 from civic_archive.config import Account
-from civic_archive.records import Item
+from civic_archive.records import Item, Media
 from civic_archive.warc import WarcRef
 
 
@@ -43,6 +45,18 @@ class Invalid:
     ref: WarcRef
 
 
+RECENT_MEDIA = 64  # URLs of media fetched in this walk that a later sighting may reuse (bounded: memory stays flat)
+
+
+@dataclass(frozen=True)
+class KnownMedia:
+    """Media bytes an earlier run archived for one media item (from the account's state)."""
+
+    content_sha256: str  # the item's content hash when those bytes were archived (it covers their SHA-256)
+    media_sha256: str
+    ref: WarcRef  # where the bytes are (the state keeps no length: records rows do not carry one either)
+
+
 class Source(ABC):
     platform: str
 
@@ -53,6 +67,13 @@ class Source(ABC):
         self.since: datetime | None = None  # incremental window: walk subtrees of top-level items from here on
         self.walked_roots: set[str] = set()  # top-level items whose comments/replies/media were fully listed
         self.notes: list[str] = []  # what the run report should say (nothing here fails the account)
+        # Media already archived, by platform id (set by the harvest before the walk), and whether the WARC
+        # file holding such bytes is still there (it may have been disposed of since).
+        self.known_media: dict[str, KnownMedia] = {}
+        self.bytes_kept: Callable[[str], bool] = lambda warc_file: True
+        self.media_fetched = 0
+        self.media_reused = 0
+        self._recent_media: OrderedDict[str, Media] = OrderedDict()  # URL → bytes fetched in this walk
 
     # -- incremental windows ----------------------------------------------------------------------------------
     def in_window(self, created_at: datetime) -> bool:
@@ -99,6 +120,57 @@ class Source(ABC):
         """Direct lookup: True if the item still exists, False if the platform says it does not, None if
         the answer is not conclusive."""
         return None
+
+    # -- media bytes --------------------------------------------------------------------------------------------
+    def fetch_media(self, what: str, url: Any, payload: Any, ref: WarcRef) -> tuple[Capture, str] | Invalid:
+        """GET media bytes (unauthenticated: CDN URLs are signed, a token must not go there) under the account's
+        `media_max_bytes`: (capture, SHA-256 of the body), or `Invalid` saying why not, pointing at the failed
+        exchange when there is one (else at `ref`, the item the media belongs to). `what` names the media
+        in messages ("facebook media 123")."""
+        if not isinstance(url, str) or not url:
+            return Invalid(f"{what}: URL is {type(url).__name__}", payload, ref)
+        try:
+            cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
+        except Exception as exc:  # the item is archived regardless; the missing media is reported
+            return Invalid(f"{what} {url}: {exc}", payload, getattr(exc, "ref", None) or ref)
+        if cap.status != 200 or cap.truncated:
+            return Invalid(f"{what} {url}: HTTP {cap.status}{' (over the size cap)' if cap.truncated else ''}",
+                           payload, cap.ref)
+        self.media_fetched += 1
+        return cap, hashlib.sha256(cap.body).hexdigest()
+
+    def media_item(self, what: str, platform_id: str, url: Any, payload: Any, ref: WarcRef,
+                   build: Callable[[Media], Item]) -> Item | Invalid:
+        """The media item `build(media)` makes for `platform_id`, its bytes fetched from `url` — unless the
+        archive already holds them. They are taken as unchanged when the state knows bytes for this platform
+        id, their WARC file is still there, and the item built around those bytes has the content hash the state
+        recorded (everything the connector puts in the item's content besides the bytes, e.g. the attachment's
+        type and text, is then the same: URLs are not compared, CDN URLs rotate). The item then points at the
+        earlier bytes and detection sees it unchanged; otherwise the bytes are fetched as usual. A URL this
+        walk fetched a moment ago (an album's cover is also its first photo) is not fetched twice."""
+        known = self.known_media.get(platform_id)
+        if known is not None and isinstance(url, str) and url and self.bytes_kept(known.ref.warc_file):
+            media = Media(url, known.media_sha256, known.ref)
+            item = build(media)
+            if item.content_sha256() == known.content_sha256:
+                self.media_reused += 1
+                self._remember(media)
+                return item
+        if isinstance(url, str) and url in self._recent_media:
+            self.media_reused += 1
+            return build(self._recent_media[url])
+        fetched = self.fetch_media(what, url, payload, ref)
+        if isinstance(fetched, Invalid):
+            return fetched
+        cap, digest = fetched
+        media = Media(url, digest, cap.ref)
+        self._remember(media)
+        return build(media)
+
+    def _remember(self, media: Media) -> None:
+        self._recent_media[media.url] = media
+        if len(self._recent_media) > RECENT_MEDIA:
+            self._recent_media.popitem(last=False)
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         cap = self.session.get(url, params)

@@ -7,7 +7,6 @@ read with `filter=stream` so replies come in the same list with `parent`; errors
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -166,22 +165,16 @@ class FacebookSource(Source):
                 continue
             if not src:
                 continue
-            media_id = (att.get("target") or {}).get("id") or f"{post.platform_id}:attachment:{n}"
-            try:
-                cap = self.session.get(src, authenticate=False, max_bytes=self.account.media_max_bytes)
-            except Exception as exc:  # the post is archived regardless; the missing media is reported
-                yield Invalid(f"facebook media {src}: {exc}", att, post.ref)
-                continue
-            if cap.status != 200 or cap.truncated:
-                yield Invalid(f"facebook media {src}: HTTP {cap.status}"
-                              f"{' (over the size cap)' if cap.truncated else ''}", att, cap.ref)
-                continue
-            digest = hashlib.sha256(cap.body).hexdigest()
-            yield Item(kind="media", platform_id=str(media_id), parent_platform_id=post.platform_id,
-                       created_at=post.created_at, raw=att, ref=post.ref, author_id=post.author_id,
-                       author_name=post.author_name, text=att.get("description") or att.get("title"),
-                       permalink=att.get("url"), hidden=post.hidden,
-                       content={"sha256": digest}, media=Media(src, digest, cap.ref))
+            media_id = str((att.get("target") or {}).get("id") or f"{post.platform_id}:attachment:{n}")
+
+            def build(media: Media, att=att, media_id=media_id) -> Item:
+                return Item(kind="media", platform_id=media_id, parent_platform_id=post.platform_id,
+                            created_at=post.created_at, raw=att, ref=post.ref, author_id=post.author_id,
+                            author_name=post.author_name, text=att.get("description") or att.get("title"),
+                            permalink=att.get("url"), hidden=post.hidden,
+                            content={"sha256": media.sha256}, media=media)
+
+            yield self.media_item(f"facebook media {media_id}", media_id, src, att, post.ref, build)
 
     def exists(self, kind: str, platform_id: str) -> bool | None:
         try:

@@ -20,7 +20,6 @@ VIDEO's thumbnail (`<id>:thumbnail`) and, subject to `account.media_max_bytes`, 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -224,25 +223,19 @@ class InstagramSource(Source):
                 yield self._fetch(post, obj, platform_id, url, ref)
 
     def _fetch(self, post: Item, obj: dict, platform_id: str, url: Any, ref) -> Item | Invalid:
-        if not isinstance(url, str):
-            return Invalid(f"instagram media {platform_id}: URL is {type(url).__name__}", obj, ref)
-        try:
-            cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
-        except Exception as exc:  # the post is archived regardless; the missing media is reported
-            return Invalid(f"instagram media {platform_id} {url}: {exc}", obj, getattr(exc, "ref", None) or ref)
-        if cap.status != 200 or cap.truncated:
-            return Invalid(f"instagram media {platform_id} {url}: HTTP {cap.status}"
-                           f"{' (over the size cap)' if cap.truncated else ''}", obj, cap.ref)
-        digest = hashlib.sha256(cap.body).hexdigest()
         try:
             created = parse_time(obj["timestamp"]) if obj.get("timestamp") else post.created_at
         except ValueError:
             created = post.created_at
-        return Item(kind="media", platform_id=platform_id, parent_platform_id=post.platform_id,
-                    created_at=created, raw=obj, ref=ref, author_id=post.author_id,
-                    author_name=post.author_name, text=None, permalink=obj.get("permalink") or post.permalink,
-                    hidden=post.hidden, content={"sha256": digest, "media_type": obj.get("media_type")},
-                    media=Media(url, digest, cap.ref))
+
+        def build(media: Media) -> Item:
+            return Item(kind="media", platform_id=platform_id, parent_platform_id=post.platform_id,
+                        created_at=created, raw=obj, ref=ref, author_id=post.author_id,
+                        author_name=post.author_name, text=None, permalink=obj.get("permalink") or post.permalink,
+                        hidden=post.hidden, content={"sha256": media.sha256, "media_type": obj.get("media_type")},
+                        media=media)
+
+        return self.media_item(f"instagram media {platform_id}", platform_id, url, obj, ref, build)
 
     # -- comments and replies ------------------------------------------------------------------------------
 

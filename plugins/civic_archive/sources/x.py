@@ -29,7 +29,6 @@ Follows the documented behaviour (shared/reference/platform-apis.md §3):
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import re
@@ -372,21 +371,14 @@ class XSource(Source):
             if not isinstance(url, str) or not url:
                 continue
             done.add(key)
-            try:
-                cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
-            except Exception as exc:  # the post is archived regardless; the missing media is reported
-                yield Invalid(f"x media {key} {url}: {exc}", media, getattr(exc, "ref", None) or item.ref)
-                continue
-            if cap.status != 200 or cap.truncated:
-                yield Invalid(f"x media {key} {url}: HTTP {cap.status}"
-                              f"{' (over the size cap)' if cap.truncated else ''}", media, cap.ref)
-                continue
-            digest = hashlib.sha256(cap.body).hexdigest()
-            yield Item(kind="media", platform_id=key, parent_platform_id=item.platform_id,
-                       created_at=item.created_at, raw=media, ref=item.ref, author_id=item.author_id,
-                       author_name=item.author_name, text=media.get("alt_text"), permalink=item.permalink,
-                       hidden=item.hidden, content={"sha256": digest, "type": media.get("type")},
-                       media=Media(url, digest, cap.ref))
+
+            def build(m: Media, media=media, key=key) -> Item:
+                return Item(kind="media", platform_id=key, parent_platform_id=item.platform_id,
+                            created_at=item.created_at, raw=media, ref=item.ref, author_id=item.author_id,
+                            author_name=item.author_name, text=media.get("alt_text"), permalink=item.permalink,
+                            hidden=item.hidden, content={"sha256": m.sha256, "type": media.get("type")}, media=m)
+
+            yield self.media_item(f"x media {key}", key, url, media, item.ref, build)
 
     # -- direct lookup -------------------------------------------------------------------------------------
 

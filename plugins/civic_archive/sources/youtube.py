@@ -26,7 +26,6 @@ the Data API and are not fetched.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from typing import Any, Iterable, Iterator
@@ -234,19 +233,14 @@ class YouTubeSource(Source):
             return None
         url = best["url"]
         platform_id = f"{video.platform_id}:thumbnail"
-        try:
-            cap = self.session.get(url, authenticate=False, max_bytes=self.account.media_max_bytes)
-        except Exception as exc:  # the video is archived regardless; the missing thumbnail is reported
-            return Invalid(f"youtube thumbnail {platform_id} {url}: {exc}", best,
-                           getattr(exc, "ref", None) or video.ref)
-        if cap.status != 200 or cap.truncated:
-            return Invalid(f"youtube thumbnail {platform_id} {url}: HTTP {cap.status}"
-                           f"{' (over the size cap)' if cap.truncated else ''}", best, cap.ref)
-        digest = hashlib.sha256(cap.body).hexdigest()
-        return Item(kind="media", platform_id=platform_id, parent_platform_id=video.platform_id,
-                    created_at=video.created_at, raw=best, ref=video.ref, author_id=video.author_id,
-                    author_name=video.author_name, permalink=video.permalink, hidden=video.hidden,
-                    content={"sha256": digest}, media=Media(url, digest, cap.ref))
+
+        def build(media: Media) -> Item:
+            return Item(kind="media", platform_id=platform_id, parent_platform_id=video.platform_id,
+                        created_at=video.created_at, raw=best, ref=video.ref, author_id=video.author_id,
+                        author_name=video.author_name, permalink=video.permalink, hidden=video.hidden,
+                        content={"sha256": media.sha256}, media=media)
+
+        return self.media_item(f"youtube thumbnail {platform_id}", platform_id, url, best, video.ref, build)
 
     # -- comments ------------------------------------------------------------------------------------------
 
