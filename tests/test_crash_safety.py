@@ -1,5 +1,5 @@
 """Crash safety: a harvest of a demo account in a child process is killed (SIGKILL sent to itself, kill -9:
-no cleanup, no flush) at 37 points spread over its run (22 on a first night, 15 on a second): after N
+no cleanup, no flush) at 35 points spread over its run (22 on a first night, 13 on a second): after N
 platform API calls (the walk) and after N archive puts (the commit). After each kill `verify` passes (orphans
 allowed), no manifest names a missing or partial object, and the next run archives everything: the latest row
 of every item equals that of a clean reference harvest of the same world, with no item version archived twice.
@@ -22,7 +22,7 @@ from test_concurrency import ACCOUNT, CHILD, check_archive
 
 pytestmark = pytest.mark.slow
 
-CALL_POINTS = [0, 1, 3, 6, 10, 15, 20, 25, 30, 35, 40, 45]  # the demo account's run makes 47 API calls
+CALL_POINTS = [0, 1, 3, 6, 10, 15, 20, 25, 30, 35, 40, 45]  # the demo account's run makes 46 API calls
 PUT_POINTS = [0, 1, 2, 4, 6, 8, 10, 12, 13, 14]  # … and 15 archive puts, the manifest last
 POINTS = [("calls", n) for n in CALL_POINTS] + [("puts", n) for n in PUT_POINTS]
 KEY_COLUMNS = ["kind", "platform_id", "version", "status", "content_sha256", "text"]
@@ -75,9 +75,11 @@ def reference(tmp_path_factory):
     return out
 
 
-# The second night's run makes fewer calls and puts: it gets a subset of the points.
+# The second night's run makes fewer calls and puts: it gets a subset of the points. It makes 38 API calls,
+# not 46: the photos it already archived the first night are not fetched again (their bytes are reused).
 CASES = [(p, 1) for p in POINTS] + [(p, 2) for p in POINTS
-                                    if not (p[0] == "calls" and p[1] % 5 or p[0] == "puts" and p[1] >= 10)]
+                                    if not (p[0] == "calls" and (p[1] % 5 or p[1] >= 38)
+                                            or p[0] == "puts" and p[1] >= 10)]
 
 
 @pytest.mark.parametrize("point,night", CASES, ids=[f"night{n}-{w}-{k}" for (w, k), n in CASES])

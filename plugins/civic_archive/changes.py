@@ -357,10 +357,24 @@ class Detector:
         os.makedirs(directory, exist_ok=True)
         whole = os.path.join(directory, "whole.parquet")
         if files:
-            self.con.execute(f"""COPY (
-                    SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
-                    QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
-                    ORDER BY created_at) TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
+            latest = f"""SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
+                         QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1"""
+            observed = [p for paths in self.parts.values() for p in paths]
+            if observed:
+                # Media items whose state predates the media columns: this sweep fetched their bytes (the same
+                # bytes, as the content hash is the same), so the state learns where they are and later walks
+                # need not fetch them again.
+                media = ", ".join(f"arg_min({c}, seq) AS {c}" for c in MEDIA_STATE_COLUMNS)
+                fill = ("s.media_sha256 IS NULL AND o.media_sha256 IS NOT NULL "
+                        "AND o.content_sha256 = s.content_sha256")
+                columns = ", ".join(f"CASE WHEN {fill} THEN o.{c} ELSE s.{c} END AS {c}" if c in MEDIA_STATE_COLUMNS
+                                    else f"s.{c}" for c in STATE_COLUMNS)
+                latest = f"""SELECT {columns} FROM ({latest}) AS s LEFT JOIN (
+                        SELECT kind, platform_id, arg_min(content_sha256, seq) AS content_sha256, {media}
+                        FROM read_parquet({_parquet_list(observed)}) WHERE kind = 'media' GROUP BY kind, platform_id
+                    ) AS o ON s.kind = o.kind AND s.platform_id = o.platform_id"""
+            self.con.execute(f"""COPY ({latest} ORDER BY created_at)
+                TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
         else:
             pq.write_table(STATE_SCHEMA.empty_table(), whole)
         chunks = split_sorted(whole, directory)
