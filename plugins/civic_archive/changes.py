@@ -59,6 +59,9 @@ STATE_SCHEMA = pa.schema([
 ])
 STATE_COLUMNS = STATE_SCHEMA.names
 MEDIA_STATE_COLUMNS = ["media_sha256", "media_warc_file", "media_warc_offset", "media_warc_record_id"]
+# An item's current state row: its highest version; of two rows of one version (a media item's row and the
+# copy that added where its bytes are, see `Detector.media_backfill`), the one seen last.
+LATEST = "version DESC, last_seen_at DESC NULLS LAST"
 # Observed rows: the record columns plus what detection needs.
 OBSERVED_SCHEMA = pa.schema(list(records.ARROW_SCHEMA) + [
     pa.field("hidden", pa.bool_()), pa.field("root_platform_id", pa.string()), pa.field("seq", pa.int64()),
@@ -200,7 +203,7 @@ def known_media(files: list[str], since: datetime | None = None) -> dict[str, tu
                    media_warc_record_id, status
             FROM read_parquet({_parquet_list(files)}, union_by_name=true)
             WHERE kind = 'media' {where}
-            QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY version DESC) = 1""",
+            QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY {LATEST}) = 1""",
                            {"since": since} if since is not None else {}).fetchall()
     finally:
         con.close()
@@ -259,7 +262,7 @@ class Detector:
             return "(SELECT * FROM st_empty)"
         where = "WHERE created_at >= $since" if since is not None else ""
         return (f"(SELECT * FROM read_parquet({_parquet_list(self.state)}, union_by_name=true) {where} "
-                "QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1)")
+                f"QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {LATEST}) = 1)")
 
     def _params(self, since):
         return {"since": since} if since is not None and self.state else {}
@@ -286,6 +289,35 @@ class Detector:
         if since is None:
             return "st", {}
         return "(SELECT * FROM st WHERE created_at >= $since)", {"since": since}
+
+    def media_backfill(self, seen_at: datetime) -> pa.Table | None:
+        """State rows that add where the media bytes are to media items whose state predates the media columns
+        and that this walk saw unchanged (same content hash, so the same bytes, which it fetched): a copy of
+        the item's current row, same version, with the media columns of this sighting and `last_seen_at` =
+        `seen_at`, so it wins over the row it copies. Later walks then reuse those bytes. None when there
+        is nothing to add (the usual case once an archive has been swept since)."""
+        observed = [p for paths in self.parts.values() for p in paths]
+        if not observed or not self.state:
+            return None
+        st, params = self._state_table(self.floor)
+        have = set(self.con.sql(f"SELECT * FROM {st} LIMIT 0", params=params).columns)  # older state lacks some
+
+        def current(c: str) -> str:
+            return f"s.{c}" if c in have else f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(c).type]})"
+
+        media = ", ".join(f"arg_min({c}, seq) AS {c}" for c in MEDIA_STATE_COLUMNS)
+        columns = ", ".join(f"o.{c}" if c in MEDIA_STATE_COLUMNS else "$seen" if c == "last_seen_at"
+                            else current(c) for c in STATE_COLUMNS)
+        table = self.con.sql(f"""
+            SELECT {columns} FROM (SELECT * FROM {st}) AS s JOIN (
+                SELECT kind, platform_id, arg_min(content_sha256, seq) AS content_sha256, {media}
+                FROM read_parquet({_parquet_list(observed)}) WHERE kind = 'media' GROUP BY kind, platform_id
+            ) AS o ON s.kind = o.kind AND s.platform_id = o.platform_id
+            WHERE {current("media_sha256")} IS NULL AND o.media_sha256 IS NOT NULL
+              AND o.content_sha256 = s.content_sha256 AND s.status NOT IN ('removed', 'deleted')""",
+                             params={**params, "seen": seen_at}).to_arrow_table()
+        table = pa.Table.from_arrays(table.columns, names=STATE_COLUMNS)
+        return table.cast(STATE_SCHEMA) if table.num_rows else None
 
     def observed_count(self) -> int:
         return self.con.sql("SELECT count(*) FROM obs").fetchall()[0][0]
@@ -357,24 +389,10 @@ class Detector:
         os.makedirs(directory, exist_ok=True)
         whole = os.path.join(directory, "whole.parquet")
         if files:
-            latest = f"""SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
-                         QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1"""
-            observed = [p for paths in self.parts.values() for p in paths]
-            if observed:
-                # Media items whose state predates the media columns: this sweep fetched their bytes (the same
-                # bytes, as the content hash is the same), so the state learns where they are and later walks
-                # need not fetch them again.
-                media = ", ".join(f"arg_min({c}, seq) AS {c}" for c in MEDIA_STATE_COLUMNS)
-                fill = ("s.media_sha256 IS NULL AND o.media_sha256 IS NOT NULL "
-                        "AND o.content_sha256 = s.content_sha256")
-                columns = ", ".join(f"CASE WHEN {fill} THEN o.{c} ELSE s.{c} END AS {c}" if c in MEDIA_STATE_COLUMNS
-                                    else f"s.{c}" for c in STATE_COLUMNS)
-                latest = f"""SELECT {columns} FROM ({latest}) AS s LEFT JOIN (
-                        SELECT kind, platform_id, arg_min(content_sha256, seq) AS content_sha256, {media}
-                        FROM read_parquet({_parquet_list(observed)}) WHERE kind = 'media' GROUP BY kind, platform_id
-                    ) AS o ON s.kind = o.kind AND s.platform_id = o.platform_id"""
-            self.con.execute(f"""COPY ({latest} ORDER BY created_at)
-                TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
+            self.con.execute(f"""COPY (
+                    SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
+                    QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {LATEST}) = 1
+                    ORDER BY created_at) TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
         else:
             pq.write_table(STATE_SCHEMA.empty_table(), whole)
         chunks = split_sorted(whole, directory)

@@ -226,8 +226,12 @@ class RecordsWriter:
             "last_seen_at": pa.array([self.captured_at] * n, changes.STATE_SCHEMA.field("last_seen_at").type),
             "run_id": pa.array([self.run.run_id] * n, pa.string()),
             **{name: table[name] for name in changes.MEDIA_STATE_COLUMNS}})
-        self._state.write_table(state.cast(changes.STATE_SCHEMA))
-        self.state_rows += n
+        self.write_state(state)
+
+    def write_state(self, state: pa.Table | None) -> None:
+        if state is not None and state.num_rows:
+            self._state.write_table(state.cast(changes.STATE_SCHEMA))
+            self.state_rows += state.num_rows
 
     def close(self) -> None:
         self._close_part()
@@ -340,6 +344,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             gone = _gone(source, detector, result, captured_at, run.run_id, account, store)
             if gone:
                 writer.write(gone)
+        writer.write_state(detector.media_backfill(captured_at))  # state from before the media columns
         writer.close()
         result.counts.update(writer.counts)
         if result.full_sweep:
