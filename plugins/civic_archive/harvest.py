@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from civic_archive import SOFTWARE, changes, manifest, object_lock, recordcheck, records, retention
+from civic_archive import SOFTWARE, changes, manifest, object_lock, recordcheck, records, retention, snapshot
 from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
 from civic_archive.config import Account, CityConfig, resolve_secret
 from civic_archive.lease import account_lease
@@ -150,6 +150,18 @@ def state_files(store: ArchiveStore, account_id: str, spool: str, newer_than: da
                 fetched[key] = path
         paths.append(path)
     return paths
+
+
+def snapshot_inputs(store: ArchiveStore, account_id: str, fetched: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Local paths of the state a full sweep's snapshot is merged from: (the previous snapshot's chunks in
+    order, every other state file). A snapshot in one file (archives before chunking) counts as a delta:
+    it is not known to be sorted. Everything was fetched already (a full sweep reads the whole state)."""
+    base, deltas = [], []
+    for _, key, snap, newest, rows in _state_objects(store, account_id):
+        if rows:
+            path = store.local_path(key) or fetched[key]
+            (base if snap and newest is not None else deltas).append(path)
+    return base, deltas
 
 
 def known_items(store: ArchiveStore, account_id: str) -> int:
@@ -348,7 +360,9 @@ def _harvest(config, account, store, run, result, clock, session_options, option
         writer.close()
         result.counts.update(writer.counts)
         if result.full_sweep:
-            chunks = detector.snapshot(writer.state_path, run.spool_path("state-snapshot"))
+            detector.close()  # its DuckDB's memory is given back before the snapshot's is taken
+            base, deltas = snapshot_inputs(store, account.id, fetched_state)
+            chunks = snapshot.write(base, deltas + [writer.state_path], run.spool_path("state-snapshot"))
             for k, (path, rows, newest) in enumerate(chunks):
                 run.add_file(f"state/{account.id}/{changes.snapshot_chunk_name(run.run_id, k, newest)}", path,
                              "state", rows)

@@ -106,7 +106,7 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
         batches = _base_batches(base)
         batch, lo = next(batches, None), None
         if batch is None:  # no previous snapshot (or an empty one): the deltas are the whole state
-            _stream(con.sql("SELECT * FROM d ORDER BY created_at NULLS FIRST"), out)
+            _stream(con.sql("SELECT * FROM d"), out)  # d was created in created_at order: no second sort
             return out.close()
         # The keys the deltas supersede, in memory when they are few (the usual case: a month of nightly
         # changes); otherwise each chunk is filtered by DuckDB, which spills.
@@ -163,7 +163,7 @@ def _latest_deltas(con: duckdb.DuckDBPyConnection, deltas: list[str]) -> int:
     if deltas:
         con.execute(f"""CREATE TABLE d AS
             SELECT {changes._state_select(deltas)} FROM read_parquet({changes._parquet_list(deltas)}, union_by_name=true)
-            QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
+            QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {changes.LATEST}) = 1
             ORDER BY created_at NULLS FIRST""")
     else:
         con.register("empty_state", changes.STATE_SCHEMA.empty_table())
