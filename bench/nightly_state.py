@@ -183,7 +183,7 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     # The same statement as changes.Detector.snapshot: latest row per item, sorted by created_at.
     con.execute(f"""COPY (
             SELECT {changes._state_select(files)} FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
-            QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1
+            QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {changes.LATEST}) = 1
             ORDER BY created_at) TO '{merged}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
     con.close()
     # Cut as the harvest cuts its snapshots; the new chunks replace the harvested ones in the manifest.

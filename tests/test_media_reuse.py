@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -53,6 +54,19 @@ def media_bytes(store, row: dict) -> bytes:
         rec = next(ArchiveIterator(fh))
         assert rec.rec_headers.get_header("WARC-Record-ID") == row["media_warc_record_id"]
         return rec.content_stream().read()
+
+
+@contextmanager
+def before_media_columns(monkeypatch):
+    """Harvests in this context behave as before the media columns: state without them, no media reused."""
+    old = pa.schema([f for f in changes.STATE_SCHEMA if f.name not in changes.MEDIA_STATE_COLUMNS])
+    with monkeypatch.context() as m:
+        m.setattr(changes, "STATE_SCHEMA", old)
+        m.setattr(changes, "STATE_COLUMNS", old.names)
+        m.setattr(changes, "MEDIA_STATE_COLUMNS", [])
+        m.setattr(changes, "known_media", lambda files, since=None: {})
+        m.setattr(changes.Detector, "media_backfill", lambda self, seen_at: None)
+        yield
 
 
 @pytest.fixture
@@ -152,11 +166,7 @@ def test_media_whose_warc_file_is_gone_is_fetched_again(night):
 
 def test_archive_whose_state_predates_the_media_columns_still_harvests(night, monkeypatch):
     run, store, world = night
-    old = pa.schema([f for f in changes.STATE_SCHEMA if f.name not in changes.MEDIA_STATE_COLUMNS])
-    with monkeypatch.context() as m:  # night 1 writes state as the code before this change did
-        m.setattr(changes, "STATE_SCHEMA", old)
-        m.setattr(changes, "STATE_COLUMNS", old.names)
-        m.setattr(changes, "MEDIA_STATE_COLUMNS", [])
+    with before_media_columns(monkeypatch):  # night 1 writes state as the code before this change did
         first = run()
     for key in run_objects(store, first.run_id, "state"):
         assert "media_sha256" not in read_table(store, key).column_names
@@ -170,3 +180,25 @@ def test_archive_whose_state_predates_the_media_columns_still_harvests(night, mo
     assert dict(third.counts) == {"seen": first.counts["seen"]}
     report = verify(store)
     assert report.ok, report.summary()
+
+
+def test_pointers_added_over_an_older_delta_win_in_the_next_snapshot(night, monkeypatch):
+    """The item's current row is in a delta written before the media columns (hidden on an incremental night):
+    the row that adds its pointers has the same version, and wins in the snapshot by being seen later."""
+    run, store, world = night
+    with before_media_columns(monkeypatch):
+        first = run()
+        media = [r for r in run_rows(store, first.run_id) if r["kind"] == "media"]
+        world.hide(media[0]["parent_platform_id"])
+        second = run(full_sweep_below_items=0, recheck_days=3650)  # incremental: writes a delta
+        assert second.since is not None and second.counts["hidden"] >= 2
+    hidden = {r["platform_id"] for r in run_rows(store, second.run_id) if r["kind"] == "media"}
+    third = run()  # a full sweep: fetches everything once more, and its snapshot learns where the bytes are
+    assert third.full_sweep and third.media_fetched == first.media_fetched
+    snap = pa.concat_tables([read_table(store, k) for k in run_objects(store, third.run_id, "state")
+                             if ".snapshot." in k]).to_pylist()
+    rows = {r["platform_id"]: r for r in snap if r["kind"] == "media"}
+    assert hidden and all(rows[p]["version"] == 2 and rows[p]["media_warc_record_id"] for p in hidden)
+    fourth = run()
+    assert fourth.media_fetched == 0 and media_gets(store, fourth.run_id) == []
+    assert dict(fourth.counts) == {"seen": first.counts["seen"]}

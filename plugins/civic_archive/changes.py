@@ -313,7 +313,7 @@ class Detector:
                 SELECT kind, platform_id, arg_min(content_sha256, seq) AS content_sha256, {media}
                 FROM read_parquet({_parquet_list(observed)}) WHERE kind = 'media' GROUP BY kind, platform_id
             ) AS o ON s.kind = o.kind AND s.platform_id = o.platform_id
-            WHERE {current("media_sha256")} IS NULL AND o.media_sha256 IS NOT NULL
+            WHERE {current("media_warc_record_id")} IS NULL AND o.media_warc_record_id IS NOT NULL
               AND o.content_sha256 = s.content_sha256 AND s.status NOT IN ('removed', 'deleted')""",
                              params={**params, "seen": seen_at}).to_arrow_table()
         table = pa.Table.from_arrays(table.columns, names=STATE_COLUMNS)
