@@ -178,20 +178,24 @@ def _state_select(files: list[str]) -> str:
     present = set()
     for path in files:
         present.update(pq.read_schema(path).names)
-    return ", ".join(name if name in present else f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(name).type]}) AS {name}"
-                     for name in STATE_COLUMNS)
+    return ", ".join(name if name in present else f"{_null(name)} AS {name}" for name in STATE_COLUMNS)
 
 
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN",
               _TS: "TIMESTAMPTZ"}
 
 
+def _null(column: str) -> str:
+    """A NULL of the state column's type, in SQL."""
+    return f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(column).type]})"
+
+
 def known_media(files: list[str], since: datetime | None = None) -> dict[str, tuple[str, str, str, int, str]]:
     """What the state says the archive holds for each media item created from `since` on (all when None):
     platform id → (content_sha256, media_sha256, media_warc_file, media_warc_offset, media_warc_record_id) of
     its latest version, if that version's bytes are in the archive. Gone items (removed or deleted) are left
-    out; so is everything in state written before the media columns existed (those items are fetched again,
-    and remembered from their next version on). `files` are the state files the run fetches anyway."""
+    out; so are items whose state was written before the media columns existed (they are fetched again once:
+    see `Detector.media_backfill`). `files` are the state files the run fetches anyway."""
     if not any(set(MEDIA_STATE_COLUMNS) <= set(pq.read_schema(f).names) for f in files):
         return {}
     where = "AND created_at >= $since" if since is not None else ""
@@ -303,7 +307,7 @@ class Detector:
         have = set(self.con.sql(f"SELECT * FROM {st} LIMIT 0", params=params).columns)  # older state lacks some
 
         def current(c: str) -> str:
-            return f"s.{c}" if c in have else f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(c).type]})"
+            return f"s.{c}" if c in have else _null(c)
 
         media = ", ".join(f"arg_min({c}, seq) AS {c}" for c in MEDIA_STATE_COLUMNS)
         columns = ", ".join(f"o.{c}" if c in MEDIA_STATE_COLUMNS else "$seen" if c == "last_seen_at"

@@ -55,7 +55,7 @@ class HarvestResult:
     quarantined: int = 0
     api_calls: int = 0
     media_fetched: int = 0  # media bytes fetched this run
-    media_reused: int = 0  # media items pointed at bytes an earlier run archived (not fetched again)
+    media_reused: int = 0  # media items pointed at bytes already archived (by an earlier run, or earlier in the walk)
     complete: bool = False
     since: datetime | None = None
     window: str = ""
