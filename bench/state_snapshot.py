@@ -47,8 +47,9 @@ def _delta(base: list[str], path: str, changed: int = 1000, new: int = 1000) -> 
 
 def _one(args: dict) -> dict:
     """In a fresh interpreter: one way of writing the snapshot; seconds, rows, a digest of the rows, peak RSS."""
-    from bench.harvest_scale import peak_rss_mb
     from civic_archive import changes, snapshot
+
+    from bench.harvest_scale import peak_rss_mb
 
     out = tempfile.mkdtemp(dir=args["tmp"])
     t0 = time.perf_counter()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from civic_archive import changes, snapshot
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 OLD_COLUMNS = [c for c in changes.STATE_COLUMNS if not c.startswith("media_")]  # state before media columns
 
 
@@ -64,18 +63,24 @@ def _history(tmp, rnd: random.Random, items: int, nights: int, chunk_rows: int):
             latest[new["platform_id"]] = new
             delta.append(new)
         deltas.append(_write(os.path.join(tmp, f"delta-{night}.parquet"), delta))
-    return base, deltas
+    return base, deltas, whole
 
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("in_memory", [True, False])
-def test_merged_snapshot_equals_whole_state_query(tmp_path, monkeypatch, seed, in_memory):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_merged_snapshot_equals_whole_state_query(tmp_path, monkeypatch, seed, in_memory, legacy):
+    """legacy: no chunked snapshot yet, only a one-file snapshot (unsorted here) before the deltas."""
     monkeypatch.setattr(snapshot, "BATCH_ROWS", 4)  # many batch boundaries inside and across chunks
     if not in_memory:
         monkeypatch.setattr(snapshot, "IN_MEMORY_KEYS", 0)  # superseded keys filtered by DuckDB instead
     rnd = random.Random(seed)
-    base, deltas = _history(str(tmp_path), rnd, items=rnd.randrange(1, 60), nights=rnd.randrange(0, 4),
-                            chunk_rows=rnd.choice((3, 7, 50)))
+    base, deltas, whole = _history(str(tmp_path), rnd, items=rnd.randrange(1, 60), nights=rnd.randrange(0, 4),
+                                   chunk_rows=rnd.choice((3, 7, 50)))
+    if legacy:
+        table = pq.read_table(whole)
+        pq.write_table(table.take(list(rnd.sample(range(table.num_rows), table.num_rows))), whole)
+        base, deltas = [], [whole] + deltas
     chunks = snapshot.write(base, deltas, str(tmp_path / "out"), chunk_rows=rnd.choice((5, 11, 100)))
     got = _read(chunks)
     assert got.schema == changes.STATE_SCHEMA

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,17 +102,31 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
         con.execute(f"SET memory_limit='{memory_limit}'")
         con.execute(f"SET temp_directory='{os.path.join(directory, 'duckdb.tmp')}'")
         con.execute("SET threads=1")
+        con.execute("SET preserve_insertion_order=false")  # lets the sort spill; where order matters it is asked for
+        if not any(pq.ParquetFile(path).metadata.num_rows for path in base):
+            if not deltas:
+                return ChunkWriter(directory, chunk_rows).close()
+            # No previous snapshot (a first harvest, or an archive from before chunking): the oldest file, a
+            # run's delta or an old one-file snapshot (one row per item either way), is sorted alone and
+            # becomes the base the later ones are merged over. (A window over 10M rows for the latest
+            # version ran out of memory in 256 MB; a plain sort spills.)
+            staged = _sorted_chunks(con, deltas[0], os.path.join(directory, "staged"), chunk_rows)
+            deltas = deltas[1:]
+            if not deltas:
+                return staged
+            base = [path for path, rows, _ in staged if rows]
         out = ChunkWriter(directory, chunk_rows)
-        n_deltas = _latest_deltas(con, deltas)
         batches = _base_batches(base)
         batch, lo = next(batches, None), None
-        if batch is None:  # no previous snapshot (or an empty one): the deltas are the whole state
-            _stream(con.sql("SELECT * FROM d"), out)  # d was created in created_at order: no second sort
-            return out.close()
+        n_deltas = 0
+        if deltas:
+            con.execute(f"CREATE TABLE d AS {_latest(deltas)}")
+            n_deltas = con.sql("SELECT count(*) FROM d").fetchall()[0][0]
         # The keys the deltas supersede, in memory when they are few (the usual case: a month of nightly
         # changes); otherwise each chunk is filtered by DuckDB, which spills.
         superseded = (con.sql("SELECT kind || chr(31) || platform_id AS k FROM d").to_arrow_table()["k"]
-                      if n_deltas <= IN_MEMORY_KEYS else None)
+                      if 0 < n_deltas <= IN_MEMORY_KEYS else None)
+        nulls_placed = False  # undated delta rows go first (none are expected: records require created_at)
         while batch is not None:
             following = next(batches, None)
             hi = pc.max(batch["created_at"]).as_py()
@@ -130,15 +145,26 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
                 if lo is not None:
                     where.append("created_at > $lo")
                     params["lo"] = lo
-                if following is not None and hi is not None:
-                    where.append("created_at <= $hi" if lo is not None else "(created_at <= $hi OR created_at IS NULL)")
+                if hi is not None:
+                    where.append("created_at <= $hi" if nulls_placed else "(created_at <= $hi OR created_at IS NULL)")
+                    nulls_placed = True
                     params["hi"] = hi
-                if following is None or hi is not None:
                     added = con.sql(f"SELECT * FROM d WHERE {' AND '.join(where)}", params=params).to_arrow_table()
                     if added.num_rows:
                         batch = pa.concat_tables([conform(batch), conform(added)]).sort_by("created_at")
             out.write(batch)
             batch, lo = following, hi if hi is not None else lo
+        if n_deltas:  # the deltas' rows newer than every previous one (however many: sorted through a file)
+            tail = os.path.join(directory, "tail.parquet")
+            where = "created_at > $lo" if lo is not None else "TRUE"
+            if not nulls_placed:
+                where = f"({where} OR created_at IS NULL)"
+            con.execute(f"COPY (SELECT * FROM d WHERE {where} "
+                        f"ORDER BY created_at NULLS FIRST) TO '{_sql_text(tail)}' (FORMAT parquet)",
+                        {"lo": lo} if lo is not None else {})
+            for piece in _base_batches([tail]):
+                out.write(piece)
+            os.unlink(tail)
         return out.close()
     finally:
         con.close()
@@ -158,19 +184,23 @@ def _base_batches(base: list[str]):
                 yield pa.Table.from_batches([batch])
 
 
-def _latest_deltas(con: duckdb.DuckDBPyConnection, deltas: list[str]) -> int:
-    """Table d: the latest delta row per item, sorted by created_at. Returns its number of rows."""
-    if deltas:
-        con.execute(f"""CREATE TABLE d AS
-            SELECT {changes._state_select(deltas)} FROM read_parquet({changes._parquet_list(deltas)}, union_by_name=true)
-            QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {changes.LATEST}) = 1
-            ORDER BY created_at NULLS FIRST""")
-    else:
-        con.register("empty_state", changes.STATE_SCHEMA.empty_table())
-        con.execute("CREATE TABLE d AS SELECT * FROM empty_state")
-    return con.sql("SELECT count(*) FROM d").fetchall()[0][0]
+def _sorted_chunks(con: duckdb.DuckDBPyConnection, path: str, directory: str, chunk_rows: int | None):
+    """One state file sorted by created_at (DuckDB's sort spills when it writes a file), cut into chunks."""
+    whole = os.path.join(directory, "whole.parquet")
+    os.makedirs(directory, exist_ok=True)
+    con.execute(f"COPY (SELECT {changes._state_select([path])} FROM read_parquet({changes._parquet_list([path])}) "
+                f"ORDER BY created_at NULLS FIRST) TO '{_sql_text(whole)}' "
+                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)")
+    chunks = split_sorted(whole, directory, chunk_rows)
+    os.unlink(whole)
+    return chunks
 
 
-def _stream(rel: duckdb.DuckDBPyRelation, out: ChunkWriter) -> None:
-    for batch in rel.to_arrow_reader(BATCH_ROWS):
-        out.write(pa.Table.from_batches([batch]))
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _latest(deltas: list[str]) -> str:
+    """The latest delta row of each item (later runs win: higher version, then later last_seen_at)."""
+    return (f"SELECT {changes._state_select(deltas)} FROM read_parquet({changes._parquet_list(deltas)}, "
+            f"union_by_name=true) QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {changes.LATEST}) = 1")
