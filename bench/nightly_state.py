@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from civic_archive import changes, manifest, records, schemas
+from civic_archive import changes, manifest, records, schemas, snapshot
 from civic_archive.fakes import World
 from civic_archive.fakes.world import (
     _synth_text,
@@ -180,14 +180,16 @@ def extend(archive: str, world_args: tuple, first: int, stop: int, workers: int 
     con.execute(f"SET temp_directory='{work}/duckdb.tmp'")
     con.execute("SET memory_limit='3GB'")
     files = [p for p, _ in parts] + snap_paths
-    # The same statement as changes.Detector.snapshot: latest row per item, sorted by created_at.
+    # What a snapshot holds: the latest row per item, sorted by created_at (one query: this generator has
+    # memory to spare, and the generated rows are older than the harvested ones, which the merge in
+    # civic_archive.snapshot would take into its first batch all at once).
     con.execute(f"""COPY (
             SELECT {changes._state_select(files)} FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
             QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {changes.LATEST}) = 1
             ORDER BY created_at) TO '{merged}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
     con.close()
     # Cut as the harvest cuts its snapshots; the new chunks replace the harvested ones in the manifest.
-    chunks = changes.split_sorted(merged, work)
+    chunks = snapshot.split_sorted(merged, work)
     for path in snap_paths:
         os.chmod(path, 0o644)
         os.unlink(path)

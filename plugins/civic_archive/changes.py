@@ -26,7 +26,6 @@ from typing import Any, Iterable
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from civic_archive import records
@@ -109,43 +108,6 @@ class ObservedSpool:
         self.flush()
         for writer in self._writers.values():
             writer.close()
-
-
-def split_sorted(path: str, directory: str, chunk_rows: int | None = None) -> list[tuple[str, int, datetime | None]]:
-    """Cut a created_at-sorted state file into chunk files of at most `chunk_rows` rows (whole row groups
-    where they fit): [(path, rows, newest created_at)], oldest first; one empty chunk for an empty file."""
-    chunk_rows = chunk_rows or SNAPSHOT_CHUNK_ROWS
-    source = pq.ParquetFile(path)
-    chunks: list[tuple[str, int, datetime | None]] = []
-    writer, rows, newest = None, 0, None
-
-    def close():
-        nonlocal writer
-        writer.close()
-        chunks.append((writer_path, rows, newest))
-        writer = None
-
-    for batch in source.iter_batches(batch_size=min(chunk_rows, 100_000)):
-        table = pa.Table.from_batches([batch]).cast(STATE_SCHEMA)
-        while table.num_rows:
-            if writer is None:
-                writer_path = os.path.join(directory, f"chunk-{len(chunks):05d}.parquet")
-                writer = pq.ParquetWriter(writer_path, STATE_SCHEMA, compression="zstd")
-                rows, newest = 0, None
-            part = table.slice(0, chunk_rows - rows)
-            table = table.slice(part.num_rows)
-            writer.write_table(part, row_group_size=100_000)
-            rows += part.num_rows
-            newest = max(filter(None, (newest, pc.max(part["created_at"]).as_py())), default=None)
-            if rows >= chunk_rows:
-                close()
-    if writer is not None:
-        close()
-    if not chunks:
-        empty = os.path.join(directory, "chunk-00000.parquet")
-        pq.write_table(STATE_SCHEMA.empty_table(), empty)
-        chunks.append((empty, 0, None))
-    return chunks
 
 
 def snapshot_chunk_name(run_id: str, k: int, newest: datetime | None) -> str:
@@ -385,23 +347,6 @@ class Detector:
                OR root_platform_id IN (SELECT root FROM walked)
                OR root_platform_id IN (SELECT platform_id FROM gone_roots)"""
         return self.con.sql(sql, params=params).to_arrow_table().to_pylist()
-
-    def snapshot(self, delta: str | None, directory: str) -> list[tuple[str, int, datetime | None]]:
-        """Write the whole current state (old state + this run's delta), sorted by created_at, as chunk files in
-        `directory`: [(path, rows, newest created_at)], oldest first (one empty chunk if there is no state)."""
-        files = self.state + ([delta] if delta else [])
-        os.makedirs(directory, exist_ok=True)
-        whole = os.path.join(directory, "whole.parquet")
-        if files:
-            self.con.execute(f"""COPY (
-                    SELECT {_state_select(files)} FROM read_parquet({_parquet_list(files)}, union_by_name=true)
-                    QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {LATEST}) = 1
-                    ORDER BY created_at) TO '{whole}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)""")
-        else:
-            pq.write_table(STATE_SCHEMA.empty_table(), whole)
-        chunks = split_sorted(whole, directory)
-        os.unlink(whole)
-        return chunks
 
     def close(self) -> None:
         self.con.close()
