@@ -109,13 +109,16 @@ def test_detector_reads_the_window_slice_once_and_still_answers_older_questions(
     det = changes.Detector("acct", {}, [state], str(tmp_path), since=t0 + timedelta(days=7))
     try:
         # nothing observed: inside the window the 3 newest posts are missing...
-        assert {r["platform_id"] for r in det.missing(since=t0 + timedelta(days=7), walked_roots=[])} == \
+        assert {r["platform_id"] for r in det.missing(since=t0 + timedelta(days=7), walked_roots=[])[0]} == \
             {"p7", "p8", "p9"}
         assert det.con.sql("SELECT count(*) FROM st").fetchall()[0][0] == 3  # only the window was read
         # ...and a question reaching before the slice is answered from the files, not from the slice
-        assert {r["platform_id"] for r in det.missing(since=t0 + timedelta(days=5), walked_roots=[])} == \
+        assert {r["platform_id"] for r in det.missing(since=t0 + timedelta(days=5), walked_roots=[])[0]} == \
             {"p5", "p6", "p7", "p8", "p9"}
-        assert len(det.missing(since=None, walked_roots=[])) == 10
+        assert len(det.missing(since=None, walked_roots=[])[0]) == 10
+        # at most `limit` a run, in whole root groups (here each post is its own group); the total is told
+        rows, total = det.missing(since=None, walked_roots=[], limit=4)
+        assert (len(rows), total) == (4, 10)
     finally:
         det.close()
 

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from civic_archive import records
 
 ROOT_KINDS = ("post", "video")
+MISSING_PER_RUN = 20_000  # items a run looks up as possibly gone; more wait for the next runs
 SNAPSHOT_CHUNK_ROWS = 200_000  # ~10 MB of state per chunk object
 GONE = ("removed", "deleted")
 _TS = pa.timestamp("us", tz="UTC")
@@ -327,26 +328,42 @@ class Detector:
                 JOIN (SELECT * FROM changed WHERE part = $part) AS c ON w.seq = c.seq""", params={"part": part})
             yield from rel.to_arrow_reader(batch_rows)
 
-    def missing(self, *, since: datetime | None, walked_roots: Iterable[str]) -> list[dict[str, Any]]:
+    def missing(self, *, since: datetime | None, walked_roots: Iterable[str],
+                limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """State items (not already gone) that the walk covered but did not see: a root item inside the
         window, anything under a root whose subtree was walked to its end, and anything under a root that
-        is itself missing (a deleted post takes its comments with it)."""
+        is itself missing (a deleted post takes its comments with it).
+
+        Returns (rows, how many there are in all). Rows come in whole root groups (a post with its comments)
+        until `limit` is reached: a walk that suddenly lists nothing must not turn a large account into
+        millions of rows in memory and as many lookups in one run; the rest are found again next run."""
         if not self.state:
-            return []
+            return [], 0
+        limit = MISSING_PER_RUN if limit is None else limit
         roots = pa.table({"root": pa.array(sorted(set(walked_roots)), pa.string())})
         self.con.register("walked", roots)
         st, params = self._state_table(since)
-        sql = f"""
+        cand = f"""
             WITH s AS (SELECT * FROM {st} AS st
                        WHERE st.status NOT IN ('removed', 'deleted')
                          AND NOT EXISTS (SELECT 1 FROM obs WHERE obs.kind = st.kind
                                                              AND obs.platform_id = st.platform_id)),
                  gone_roots AS (SELECT platform_id FROM s WHERE kind IN {ROOT_KINDS})
-            SELECT * FROM s
+            SELECT *, coalesce(root_platform_id, platform_id) AS grp FROM s
             WHERE kind IN {ROOT_KINDS}
                OR root_platform_id IN (SELECT root FROM walked)
                OR root_platform_id IN (SELECT platform_id FROM gone_roots)"""
-        return self.con.sql(sql, params=params).to_arrow_table().to_pylist()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE cand AS {cand}", params)
+        total = self.con.sql("SELECT count(*) FROM cand").fetchall()[0][0]
+        if total <= limit:
+            rows = self.con.sql("SELECT * EXCLUDE (grp) FROM cand").to_arrow_table()
+        else:
+            rows = self.con.sql("""
+                WITH g AS (SELECT grp, count(*) AS n FROM cand GROUP BY grp),
+                     gs AS (SELECT grp, sum(n) OVER (ORDER BY grp ROWS UNBOUNDED PRECEDING) - n AS before FROM g)
+                SELECT cand.* EXCLUDE (grp) FROM cand JOIN gs USING (grp) WHERE gs.before < $limit""",
+                                params={"limit": limit}).to_arrow_table()
+        return rows.to_pylist(), total
 
     def close(self) -> None:
         self.con.close()

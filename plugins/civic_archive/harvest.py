@@ -434,8 +434,11 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     """Rows for items the walk covered but did not see: `deleted` when a direct lookup says the item does
     not exist, `removed` when the lookup cannot tell; nothing when the item turns out to still exist (it was
     only missing from the listing) or could not be looked up this run (it is tried again next run)."""
-    candidates = [c for c in detector.missing(since=result.since, walked_roots=source.walked_roots)
-                  if source.covers(c["kind"], c["platform_id"], c["created_at"])]
+    found, total = detector.missing(since=result.since, walked_roots=source.walked_roots)
+    if total > len(found):
+        result.notes.append(f"{total} archived items were not listed this run; {len(found)} of them (whole "
+                            "posts with their comments) were looked up, the rest are looked up by the next runs")
+    candidates = [c for c in found if source.covers(c["kind"], c["platform_id"], c["created_at"])]
     if not candidates:
         return None
     roots = [c for c in candidates if c["kind"] in changes.ROOT_KINDS]
