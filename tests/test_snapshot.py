@@ -29,12 +29,14 @@ def _write(path: str, rows: list[dict], columns=None) -> str:
     return path
 
 
-def _reference(files: list[str]) -> list[tuple]:
-    """The whole-state answer: the highest version of each item over every file."""
+def _reference(files: list[str], since: datetime | None = None) -> list[tuple]:
+    """The whole-state answer: the highest version of each item over every file (rows from `since` on)."""
     con = duckdb.connect()
     rows = con.sql(f"""SELECT kind, platform_id, version, content_sha256, created_at
         FROM read_parquet({changes._parquet_list(files)}, union_by_name=true)
-        QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1""").to_arrow_table()
+        WHERE {"created_at >= $since" if since else "TRUE"}
+        QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY version DESC) = 1""",
+                   params={"since": since} if since else {}).to_arrow_table()
     return sorted(zip(*(rows[c].to_pylist() for c in rows.schema.names)))
 
 
@@ -160,3 +162,30 @@ def test_harvests_keep_one_latest_state_row_per_item_across_sweeps(fakes, archiv
     assert len(got) == len(set((k, p) for k, p, _ in got))
     assert {(k, p): v for k, p, v in got} == versions
     assert state["created_at"].to_pylist() == sorted(state["created_at"].to_pylist())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_detection_reads_the_latest_state_row_per_item_without_a_window_over_the_snapshot(tmp_path, seed):
+    """Change detection's view of the state (snapshot files taken as they are, deltas laid over them by an
+    anti-join) equals the whole-state query, inside and outside a window."""
+    rnd = random.Random(seed)
+    base, deltas, _ = _history(str(tmp_path), rnd, items=rnd.randrange(1, 60), nights=rnd.randrange(0, 4),
+                               chunk_rows=rnd.choice((3, 7, 50)))
+    named = []
+    for k, path in enumerate(base):  # snapshot files are known by their object names
+        name = tmp_path / f"acct.20240101T000000000000Z.abc123.snapshot.{k:05d}.20240101T000000000000Z.parquet"
+        os.rename(path, name)
+        named.append(str(name))
+    assert all(changes.is_snapshot_file(p) for p in named) and not any(changes.is_snapshot_file(p) for p in deltas)
+    since = T0 + timedelta(minutes=rnd.randrange(100_000))
+    for bound in (None, since):
+        os.makedirs(tmp_path / f"det-{bound is None}")
+        det = changes.Detector("acct", {}, named + deltas, str(tmp_path / f"det-{bound is None}"), since=bound)
+        try:
+            st, params = det._state_table(bound)
+            got = det.con.sql(f"SELECT kind, platform_id, version, content_sha256, created_at FROM {st}",
+                              params=params).to_arrow_table()
+        finally:
+            det.close()
+        want = _reference(named + deltas, bound)
+        assert sorted(zip(*(got[c].to_pylist() for c in got.schema.names))) == want

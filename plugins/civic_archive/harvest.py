@@ -142,7 +142,7 @@ def state_files(store: ArchiveStore, account_id: str, spool: str, newer_than: da
             continue
         path = store.local_path(key) or (fetched or {}).get(key)
         if path is None:
-            path = os.path.join(spool, f"state-in-{n:05d}.parquet")
+            path = os.path.join(spool, f"state-in-{n:05d}@{key.rsplit('/', 1)[1]}")  # keeps the object's name
             with open(path, "wb") as out, store.open(key) as src:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
