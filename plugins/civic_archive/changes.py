@@ -20,7 +20,7 @@ archive's size.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -31,6 +31,10 @@ import pyarrow.parquet as pq
 from civic_archive import records
 
 ROOT_KINDS = ("post", "video")
+# DuckDB's memory during a harvest (detection, then the snapshot; never both at once): it spills to the run's
+# spool beyond this, so a run's peak memory is about the walk's (~165 MB) plus this plus a few Arrow batches,
+# whatever the account's size.
+DUCKDB_MEMORY = os.environ.get("CIVIC_ARCHIVE_DUCKDB_MEMORY", "256MB")
 MISSING_PER_RUN = 20_000  # items a run looks up as possibly gone; more wait for the next runs
 SNAPSHOT_CHUNK_ROWS = 200_000  # ~10 MB of state per chunk object
 GONE = ("removed", "deleted")
@@ -196,7 +200,7 @@ class Detector:
     state: list[str]  # state files; may be set after construction, from `state_bound()`, before detection
     spool_dir: str
     since: datetime | None = None  # the walk's window (None: a full sweep, which can touch any state row)
-    memory_limit: str = "256MB"
+    memory_limit: str = field(default_factory=lambda: DUCKDB_MEMORY)
     threads: int = 1  # detection is not the bottleneck; one thread keeps its buffers small
 
     def __post_init__(self):

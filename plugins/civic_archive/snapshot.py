@@ -91,7 +91,7 @@ def split_sorted(path: str, directory: str, chunk_rows: int | None = None) -> li
 
 
 def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int | None = None,
-          memory_limit: str = "256MB") -> list[tuple[str, int, datetime | None]]:
+          memory_limit: str | None = None) -> list[tuple[str, int, datetime | None]]:
     """The new snapshot's chunk files in `directory`: [(path, rows, newest created_at)], oldest first.
 
     `base`: the previous snapshot's chunk files in chunk order (each created_at-sorted, ranges disjoint and
@@ -100,7 +100,7 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
     db = os.path.join(directory, "snapshot.duckdb")
     con = duckdb.connect(db)
     try:
-        con.execute(f"SET memory_limit='{memory_limit}'")
+        con.execute(f"SET memory_limit='{memory_limit or changes.DUCKDB_MEMORY}'")
         con.execute(f"SET temp_directory='{os.path.join(directory, 'duckdb.tmp')}'")
         con.execute("SET threads=1")
         con.execute("SET preserve_insertion_order=false")  # lets the sort spill; where order matters it is asked for
