@@ -33,6 +33,9 @@ JOBS = {
                        {"warm": lambda r: r.get("seconds"), "first (cold)": lambda r: r.get("seconds_first")}),
     "request_package": ("Records request: building the package", "records", "records in the package",
                         {"package": lambda r: r.get("seconds")}),
+    "state_snapshot": ("Full sweep: writing the state snapshot", "items", "items in the state",
+                       {"merge (civic_archive.snapshot)": lambda r: r.get("merge_seconds"),
+                        "whole-state query (before)": lambda r: r.get("whole_query_seconds")}),
     "disposition_plan": ("Disposition plan", "records", "records in the archive",
                          {"cold": lambda r: r.get("cold_seconds"), "warm": lambda r: r.get("warm_seconds")}),
 }
