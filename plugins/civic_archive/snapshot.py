@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from typing import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -101,7 +102,7 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
     con = duckdb.connect(db)
     try:
         con.execute(f"SET memory_limit='{memory_limit or changes.DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory='{os.path.join(directory, 'duckdb.tmp')}'")
+        con.execute(f"SET temp_directory='{_sql_text(os.path.join(directory, 'duckdb.tmp'))}'")
         con.execute("SET threads=1")
         con.execute("SET preserve_insertion_order=false")  # lets the sort spill; where order matters it is asked for
         if not any(pq.ParquetFile(path).metadata.num_rows for path in base):
@@ -177,7 +178,7 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
                 pass
 
 
-def _base_batches(base: list[str]):
+def _base_batches(base: list[str]) -> Iterator[pa.Table]:
     """The previous snapshot's rows in created_at order, a batch (one table) at a time: reading a whole
     200k-row chunk at once costs several times its size in decoding buffers, and a pre-buffered reader keeps
     every column chunk it has read until the file is closed (a 10M-row file: 594 MB retained vs 37 MB)."""
