@@ -140,8 +140,13 @@ def parse_state_name(name: str) -> tuple[str, bool, datetime | None, bool]:
     return run_id, True, datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc), True
 
 
+def sql_string(text: str) -> str:
+    """`text` as an SQL string literal (for file paths in DuckDB statements)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _parquet_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_string(p) for p in paths) + "]"
 
 
 def _state_select(files: list[str]) -> str:
@@ -162,6 +167,26 @@ def _null(column: str) -> str:
     return f"CAST(NULL AS {_SQL_TYPES[STATE_SCHEMA.field(column).type]})"
 
 
+def current_state(files: list[str], where: str = "TRUE") -> str:
+    """SQL (a parenthesized subquery) for the latest state row of each item in `files` that matches `where`
+    (tested before choosing the latest).
+
+    A snapshot's files hold one row per item, so only the other files (deltas) need the latest-version
+    window; snapshot rows a delta supersedes are dropped by an anti-join. (One window over a 10M-item state
+    took a minute and came close to DuckDB's memory limit.)"""
+    base = [p for p in files if is_snapshot_file(p)]
+    deltas = [p for p in files if not is_snapshot_file(p)]
+    latest = (f"SELECT {_state_select(deltas)} FROM read_parquet({_parquet_list(deltas)}, union_by_name=true) "
+              f"WHERE {where} QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {LATEST}) = 1")
+    if not base:
+        return f"({latest})"
+    rows = f"SELECT {_state_select(base)} FROM read_parquet({_parquet_list(base)}, union_by_name=true) AS b WHERE {where}"
+    if not deltas:
+        return f"({rows})"
+    return (f"(WITH d AS ({latest}) {rows} AND NOT EXISTS (SELECT 1 FROM d WHERE d.kind = b.kind "
+            "AND d.platform_id = b.platform_id) UNION ALL SELECT * FROM d)")
+
+
 def known_media(files: list[str], since: datetime | None = None) -> dict[str, tuple[str, str, str, int, str]]:
     """What the state says the archive holds for each media item created from `since` on (all when None):
     platform id → (content_sha256, media_sha256, media_warc_file, media_warc_offset, media_warc_record_id) of
@@ -170,17 +195,15 @@ def known_media(files: list[str], since: datetime | None = None) -> dict[str, tu
     see `Detector.media_backfill`). `files` are the state files the run fetches anyway."""
     if not any(set(MEDIA_STATE_COLUMNS) <= set(pq.read_schema(f).names) for f in files):
         return {}
-    where = "AND created_at >= $since" if since is not None else ""
+    where = "kind = 'media'" + (" AND created_at >= $since" if since is not None else "")
     con = duckdb.connect()
     try:
         con.execute("SET threads=1")
+        con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
         rows = con.execute(f"""
             SELECT platform_id, content_sha256, media_sha256, media_warc_file, media_warc_offset,
                    media_warc_record_id, status
-            FROM read_parquet({_parquet_list(files)}, union_by_name=true)
-            WHERE kind = 'media' {where}
-            QUALIFY row_number() OVER (PARTITION BY platform_id ORDER BY {LATEST}) = 1""",
-                           {"since": since} if since is not None else {}).fetchall()
+            FROM {current_state(files, where)}""", {"since": since} if since is not None else {}).fetchall()
     finally:
         con.close()
     return {pid: (sha, media_sha, warc, offset, rid) for pid, sha, media_sha, warc, offset, rid, status in rows
@@ -233,25 +256,10 @@ class Detector:
         return self.con.sql("SELECT min(created_at) AS m FROM obs").to_arrow_table()["m"][0].as_py()
 
     def _state(self, since: datetime | None) -> str:
-        """The latest state row per item, restricted to items created from `since` on when given.
-
-        A snapshot's files hold one row per item, so only the deltas after it need the latest-version
-        window; snapshot rows a delta supersedes are dropped by an anti-join. (One window over a 10M-item
-        state took a minute and came close to DuckDB's memory limit.)"""
+        """The latest state row per item, restricted to items created from `since` on when given."""
         if not self.state:
             return "(SELECT * FROM st_empty)"
-        base = [p for p in self.state if is_snapshot_file(p)]
-        deltas = [p for p in self.state if not is_snapshot_file(p)]
-        cond = "created_at >= $since" if since is not None else "TRUE"
-        latest = (f"SELECT {_state_select(deltas)} FROM read_parquet({_parquet_list(deltas)}, union_by_name=true) "
-                  f"WHERE {cond} QUALIFY row_number() OVER (PARTITION BY kind, platform_id ORDER BY {LATEST}) = 1")
-        if not base:
-            return f"({latest})"
-        rows = f"SELECT {_state_select(base)} FROM read_parquet({_parquet_list(base)}, union_by_name=true) AS b WHERE {cond}"
-        if not deltas:
-            return f"({rows})"
-        return (f"(WITH d AS ({latest}) {rows} AND NOT EXISTS (SELECT 1 FROM d WHERE d.kind = b.kind "
-                "AND d.platform_id = b.platform_id) UNION ALL SELECT * FROM d)")
+        return current_state(self.state, "created_at >= $since" if since is not None else "TRUE")
 
     def _params(self, since):
         return {"since": since} if since is not None and self.state else {}
