@@ -74,17 +74,24 @@ OBSERVED_SCHEMA = pa.schema(list(records.ARROW_SCHEMA) + [
 
 
 class ObservedSpool:
-    """Provisional rows of observed items, spooled to Parquet: one file per partition (a partition being one
-    records file's worth: series and month of creation), a row group per flush, so that each partition
-    can later be read on its own and the file count stays small."""
+    """Provisional rows of observed items, spooled to Parquet by partition (a partition being one records
+    file's worth: series and month of creation), a row group per flush, so that each partition can later be
+    read on its own and the file count stays small.
 
-    def __init__(self, directory: str, batch: int = 5000):
+    At most `open_files` Parquet writers are open at a time (each holds its encoders and compression state,
+    ~1 MB): an account's walk touches one month after another, so the partition a writer was closed for is
+    seldom met again, and if it is, its rows go to another file of that partition. Without the bound, a walk
+    over many years kept a writer open per month and its memory grew with the account's age."""
+
+    def __init__(self, directory: str, batch: int = 5000, open_files: int = 8):
         self.directory = directory
         self.batch = batch
+        self.open_files = open_files
         self.parts: dict[str, list[str]] = {}
-        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}  # in order of last use
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._buffered = 0
+        self._files = 0
         self.count = 0
 
     @property
@@ -99,13 +106,21 @@ class ObservedSpool:
         if self._buffered >= self.batch:
             self.flush()
 
+    def _writer(self, part: str) -> pq.ParquetWriter:
+        writer = self._writers.pop(part, None)
+        if writer is None:
+            while len(self._writers) >= self.open_files:
+                self._writers.pop(next(iter(self._writers))).close()
+            path = os.path.join(self.directory, f"observed-{self._files:05d}.parquet")
+            self._files += 1
+            writer = pq.ParquetWriter(path, OBSERVED_SCHEMA, compression="zstd")
+            self.parts.setdefault(part, []).append(path)
+        self._writers[part] = writer  # now the most recently used
+        return writer
+
     def flush(self) -> None:
         for part, rows in self._rows.items():
-            if part not in self._writers:
-                path = os.path.join(self.directory, f"observed-{len(self._writers):05d}.parquet")
-                self._writers[part] = pq.ParquetWriter(path, OBSERVED_SCHEMA, compression="zstd")
-                self.parts[part] = [path]
-            self._writers[part].write_table(records.rows_to_table(rows, OBSERVED_SCHEMA))
+            self._writer(part).write_table(records.rows_to_table(rows, OBSERVED_SCHEMA))
         self._rows = {}
         self._buffered = 0
 
@@ -113,6 +128,9 @@ class ObservedSpool:
         self.flush()
         for writer in self._writers.values():
             writer.close()
+        self._writers = {}
+        # Arrow's allocator keeps freed pages for reuse; the walk's are not needed again.
+        pa.default_memory_pool().release_unused()
 
 
 def is_snapshot_file(path: str) -> bool:
