@@ -8,22 +8,23 @@ import platform
 import sys
 from datetime import datetime, timezone
 
-from bench import archive_path, disposition_plan, harvest_scale, request_export, state_snapshot, verify_speed
+from bench import archive_path, backfill_memory, disposition_plan, harvest_scale, request_export, state_snapshot, verify_speed
 
 # QUICK (`make bench`) must finish in under 10 minutes on the project's 2-core machine, cold caches included.
 QUICK = {"archive_path": [(200, 20), (1000, 20)], "backfill": [(20_000,), (100_000,)],
          "nightly": [(100_000, 1000), (1_000_000, 1000)], "verify": [(2000, 50)],
          "request_search": [(100_000,), (1_000_000,)], "request_package": [(1_000,), (10_000,)],
-         "disposition_plan": [(100_000,), (1_000_000,)], "state_snapshot": [(1_000_000,)]}
+         "disposition_plan": [(100_000,), (1_000_000,)], "state_snapshot": [(1_000_000,)],
+         "backfill_memory": [(2000,), (6000,)]}
 FULL = {"archive_path": [(1000, 20), (5000, 20), (20000, 20)], "backfill": [(100_000,), (300_000,), (1_000_000,)],
         "nightly": [(100_000, 1000), (1_000_000, 1000), (10_000_000, 1000)], "verify": [(10_000, 50)],
         "request_search": [(10_000_000,)], "request_package": [(10_000,)], "disposition_plan": [(10_000_000,)],
-        "state_snapshot": [(1_000_000,), (10_000_000,)]}
+        "state_snapshot": [(1_000_000,), (10_000_000,)], "backfill_memory": [(2000,), (20000,), (60000,)]}
 TINY = {"archive_path": [(5, 3)], "backfill": [(200,)], "nightly": [(3000, 20, 1, False, 60, 1)], "verify": [(5, 3)],
         "request_search": [(20_000,)], "request_package": [(200,)], "disposition_plan": [(4000, 2, 100)],
-        "state_snapshot": [(3000, False)]}
+        "state_snapshot": [(3000, False)], "backfill_memory": [(5, 3)]}
 RUNNERS = {"archive_path": archive_path.bench, "backfill": harvest_scale.backfill, "nightly": harvest_scale.nightly,
-           "verify": verify_speed.bench, "request_search": request_export.search_records,
+           "verify": verify_speed.bench, "backfill_memory": backfill_memory.bench, "request_search": request_export.search_records,
            "request_package": request_export.package, "state_snapshot": state_snapshot.bench,
            "disposition_plan": lambda n, accounts=20, per_run=500: disposition_plan.bench(n, accounts=accounts, per_run=per_run)}
 

@@ -16,10 +16,13 @@ def test_every_benchmark_runs_on_tiny_data():
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     scenarios = {r["scenario"] for r in results}
     assert {"archive_path", "backfill", "nightly", "verify", "request_search", "request_package",
-            "disposition_plan", "state_snapshot"} <= scenarios
+            "disposition_plan", "state_snapshot", "backfill_memory"} <= scenarios
     for r in results:
         assert not r.get("errors"), r
     nightly = next(r for r in results if r["scenario"] == "nightly")
     assert nightly["records"] > 0 and nightly["api_calls"] > 0
     snap = next(r for r in results if r["scenario"] == "state_snapshot")
     assert snap["rows"] >= snap["items"] + 1000  # the prior items and the 1,000 new ones, each once
+    memory = next(r for r in results if r["scenario"] == "backfill_memory")
+    assert memory["records"] == 5 * (3 + 1)  # 5 posts with 3 comments each
+    assert {"walk", "detection setup", "records out of DuckDB", "state snapshot"} <= set(memory["steps_mb"])

@@ -335,3 +335,30 @@ def test_verify_reports_the_same_with_a_process_pool(tmp_path, fakes, monkeypatc
     named = {k for k, _ in ahead.failures}
     assert {warcs[0], warcs[1], warcs[-1], parquets[0]} <= named
     shutil.rmtree(root)
+
+
+def test_pool_parquet_check_words_problems_as_the_in_process_one(tmp_path):
+    """The pool decodes local Parquet files itself; its verdicts must be the in-process check's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from civic_archive import records
+    from civic_archive import verify as verify_module
+    from civic_archive.storage import LocalStore
+
+    store = LocalStore(str(tmp_path))
+    good = records.ARROW_SCHEMA.empty_table()
+    narrow = pa.table({"record_id": pa.array(["r"]), "text": pa.array(["t"])})
+    cases = {"good.parquet": good, "narrow.parquet": narrow}
+    for name, table in cases.items():
+        pq.write_table(table, tmp_path / name)
+    data = (tmp_path / "good.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    verdicts = {}
+    for name in ("good.parquet", "narrow.parquet", "cut.parquet"):
+        here = verify_module.parquet_problem(store, name, "records")
+        pooled = verify_module._parquet_path_problem(str(tmp_path / name), "records")
+        assert here == pooled
+        verdicts[name] = here
+    assert verdicts["good.parquet"] is None
+    assert verdicts["narrow.parquet"].startswith("records file lacks columns")
+    assert verdicts["cut.parquet"].startswith("unreadable Parquet")

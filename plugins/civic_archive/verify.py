@@ -24,9 +24,10 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
 from civic_archive import manifest, records, schemas, warccheck
@@ -145,8 +146,18 @@ def _scan_warc(fh, key: str, report: Report) -> None:
 
 def parquet_problem(store: ArchiveStore, key: str, kind: str) -> str | None:
     """Why a records/state Parquet object fails its check (it must decode in full), or None."""
+    return _table_problem(lambda: records.read_table(store, key), kind)
+
+
+def _parquet_path_problem(path: str, kind: str) -> str | None:
+    """`parquet_problem` of a local file, decoded on one thread (the process-pool entry point: the pool
+    already has a process per CPU, so Arrow's own threads would only compete with it)."""
+    return _table_problem(lambda: pq.read_table(path, use_threads=False), kind)
+
+
+def _table_problem(read, kind: str) -> str | None:
     try:
-        table = records.read_table(store, key)
+        table = read()
     except Exception as exc:
         return f"unreadable Parquet: {type(exc).__name__}: {exc}"
     if kind == "records":
@@ -271,9 +282,10 @@ def _check_disposed(store: ArchiveStore, obj: dict, logged: tuple[int, str], rep
 
 
 class _Reader:
-    """Reads listed objects ahead when the archive is a local folder and there is enough to read: files are
-    hashed and WARCs checked by forked worker processes (a big WARC in parts, see `warccheck.scan_part`),
-    while a thread here decodes the Parquet files (pyarrow releases the GIL). Results are taken in manifest
+    """Reads listed objects ahead when the archive is a local folder and there is enough to read: forked
+    worker processes hash the files, check the WARCs (a big WARC in parts, see `warccheck.scan_part`) and
+    decode the Parquet files (one thread each: a decoding thread next to the pool ran 5-8x slower than
+    alone on a 2-CPU machine, competing with the workers). Results are taken in manifest
     order and a Parquet outcome is used only once its object's hash has matched, so the report is the same
     as reading everything in turn. A read that fails ahead is done again in turn, so errors are the store's
     own."""
@@ -290,16 +302,14 @@ class _Reader:
         self.ahead: dict[int, tuple[Future, list[Future]]] = {}
         self.parquet: dict[int, Future] = {}
         self.pool: ProcessPoolExecutor | None = None
-        self.threads: ThreadPoolExecutor | None = None
         self.started = False
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        for executor in (self.pool, self.threads):
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
     def submit(self, obj: dict) -> None:
         if self.workers > 1:
@@ -315,10 +325,8 @@ class _Reader:
         total = sum(obj["size"] for obj, _ in self.jobs)
         if not self.jobs or total < max(self.MIN_PARALLEL_BYTES, self.AUTO_POOL_BYTES if self.auto else 0):
             return
-        # fork: the workers need nothing but hashlib and ISA-L, and start in milliseconds
+        # fork: the workers start in milliseconds with what this process has loaded (hashlib, ISA-L, Arrow)
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-        if self.deep:
-            self.threads = ThreadPoolExecutor(1, thread_name_prefix="verify-parquet")
         for obj, path in self.jobs:
             if self.deep and obj["kind"] == "warc" and obj["size"] >= 2 * self.PART_BYTES:
                 n = min(2 * self.workers, obj["size"] // self.PART_BYTES)
@@ -328,8 +336,8 @@ class _Reader:
             else:
                 fn = warccheck.scan_path if self.deep and obj["kind"] == "warc" else _hash_path
                 self.ahead[id(obj)] = (self.pool.submit(fn, path), [])
-            if self.threads is not None and obj["kind"] in ("records", "state"):
-                self.parquet[id(obj)] = self.threads.submit(parquet_problem, self.store, obj["key"], obj["kind"])
+            if self.deep and obj["kind"] in ("records", "state"):
+                self.parquet[id(obj)] = self.pool.submit(_parquet_path_problem, path, obj["kind"])
 
     def result(self, obj: dict):
         """A `warccheck.Scan` or (sha256, size) read ahead for `obj`, or None (read it here)."""
@@ -347,7 +355,12 @@ class _Reader:
 
     def parquet_problem(self, store: ArchiveStore, obj: dict) -> str | None:
         future = self.parquet.pop(id(obj), None)
-        return future.result() if future is not None else parquet_problem(store, obj["key"], obj["kind"])
+        if future is not None:
+            try:
+                return future.result()
+            except Exception:  # noqa: BLE001 - e.g. a killed worker: decode it here instead
+                pass
+        return parquet_problem(store, obj["key"], obj["kind"])
 
 
 def _check_object(store: ArchiveStore, obj: dict, report: Report, deep: bool, manifest_key: str,
