@@ -2,7 +2,8 @@
 
     python -m bench.plot [--results bench/results] [--out docs/perf]
 
-Writes one PNG per job and `all_jobs.png` with every job on one chart. Where a job was measured more than
+Writes one PNG per job, `all_jobs.png` with every job on one chart, and `backfill_memory.png` (peak memory of
+each step of a backfill against the account's size). Where a job was measured more than
 once at a size, the newest result file wins. Axes are logarithmic where the sizes span a decade or more
 (times too, unless they are nearly flat: those start at zero).
 """
@@ -59,6 +60,8 @@ def load(folder: str) -> dict[str, dict[float, dict]]:
             job = r.get("scenario")
             if job in JOBS and r.get(JOBS[job][1]):
                 out.setdefault(job, {})[float(r[JOBS[job][1]])] = r
+            elif job == "backfill_memory" and r.get("records"):
+                out.setdefault(job, {})[float(r["records"])] = r
     return out
 
 
@@ -175,6 +178,42 @@ def plot_all(data: dict[str, dict[float, dict]], out: str) -> str | None:
     return path
 
 
+def plot_memory(by_size: dict[float, dict], out: str) -> str | None:
+    """Peak RSS of each backfill step against the account's size: flat lines are what the target asks."""
+    if not by_size:
+        return None
+    steps: list[str] = []
+    for r in by_size.values():
+        steps += [s for s in r["steps_mb"] if s not in steps]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    xs = sorted(by_size)
+    ys = []
+    for step in steps:
+        points = [(x, by_size[x]["steps_mb"][step]) for x in xs if step in by_size[x]["steps_mb"]]
+        if len(points) > 1:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=step)
+            ys += [p[1] for p in points]
+    peaks = [by_size[x]["peak_rss_mb"] for x in xs]
+    ax.plot(xs, peaks, marker="s", color="black", linewidth=2, label="peak of the run")
+    for x, y in zip(xs, peaks):
+        ax.annotate(f"{y:.0f} MB", (x, y), textcoords="offset points", xytext=(5, 6), fontsize=8)
+    if len(xs) > 1 and max(xs) >= 10 * min(xs):
+        ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_size))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, max(ys + peaks) * 1.2)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Backfill: peak memory of each step")
+    ax.set_xlabel("records in the account")
+    ax.set_ylabel("peak RSS (MB)")
+    ax.legend(fontsize=7, loc="lower center", ncol=2)
+    fig.tight_layout()
+    path = os.path.join(out, "backfill_memory.png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,7 +223,7 @@ def main(argv=None) -> int:
     data = load(args.results)
     os.makedirs(args.out, exist_ok=True)
     written = [p for p in [plot_job(job, data[job], args.out) for job in JOBS if job in data]
-               + [plot_all(data, args.out)] if p]
+               + [plot_all(data, args.out), plot_memory(data.get("backfill_memory", {}), args.out)] if p]
     for path in written:
         print(path)
     return 0 if written else 1
