@@ -163,6 +163,20 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def spilling_duckdb(path: str, memory_limit: str | None = None, threads: int = 1) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database in the file `path` whose memory is bounded by `memory_limit` (default DUCKDB_MEMORY):
+    beyond it, DuckDB spills to `duckdb.tmp` beside the file. A file, not an in-memory database: its tables
+    then live on disk behind DuckDB's buffer pool, so the limit really bounds the memory however many items
+    a run sees. Insertion order is not kept (it lets sorts and aggregates spill); queries that need an order
+    ask for it."""
+    con = duckdb.connect(path)
+    con.execute(f"SET memory_limit={sql_string(memory_limit or DUCKDB_MEMORY)}")
+    con.execute(f"SET temp_directory={sql_string(os.path.join(os.path.dirname(path), 'duckdb.tmp'))}")
+    con.execute("SET preserve_insertion_order=false")
+    con.execute(f"SET threads={int(threads)}")
+    return con
+
+
 def _parquet_list(paths: list[str]) -> str:
     return "[" + ", ".join(sql_string(p) for p in paths) + "]"
 
@@ -245,13 +259,7 @@ class Detector:
     threads: int = 1  # detection is not the bottleneck; one thread keeps its buffers small
 
     def __post_init__(self):
-        # A database file in the spool, not an in-memory one: its tables then live on disk behind DuckDB's
-        # buffer pool, so `memory_limit` really bounds the memory however many items a run sees.
-        self.con = duckdb.connect(os.path.join(self.spool_dir, "detect.duckdb"))
-        self.con.execute(f"SET memory_limit='{self.memory_limit}'")
-        self.con.execute(f"SET temp_directory='{self.spool_dir}/duckdb.tmp'")
-        self.con.execute("SET preserve_insertion_order=false")
-        self.con.execute(f"SET threads={self.threads}")
+        self.con = spilling_duckdb(os.path.join(self.spool_dir, "detect.duckdb"), self.memory_limit, self.threads)
         self.con.register("st_empty", STATE_SCHEMA.empty_table())
         observed = [p for paths in self.parts.values() for p in paths]
         if observed:

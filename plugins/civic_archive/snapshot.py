@@ -99,12 +99,8 @@ def write(base: list[str], deltas: list[str], directory: str, *, chunk_rows: int
     ascending); `deltas`: every state file written after it (rows of later runs, so of higher versions)."""
     os.makedirs(directory, exist_ok=True)
     db = os.path.join(directory, "snapshot.duckdb")
-    con = duckdb.connect(db)
+    con = changes.spilling_duckdb(db, memory_limit)
     try:
-        con.execute(f"SET memory_limit='{memory_limit or changes.DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory={changes.sql_string(os.path.join(directory, 'duckdb.tmp'))}")
-        con.execute("SET threads=1")
-        con.execute("SET preserve_insertion_order=false")  # lets the sort spill; where order matters it is asked for
         if not any(pq.ParquetFile(path).metadata.num_rows for path in base):
             if not deltas:
                 return ChunkWriter(directory, chunk_rows).close()
