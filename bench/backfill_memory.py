@@ -6,18 +6,19 @@ RSS every 20 ms and notes which step of the harvest is running. The steps are ma
 functions that begin them (instrumentation only: each wrapper calls the real function). What the target
 asks is that the peak stay flat as the account grows: the result gives the peak of each step at each size.
 
-Run in a fresh process per size (`python -m bench --only backfill_memory`), because RSS never goes down.
+Each size runs in a fresh process (`python -m bench --only backfill_memory`), because RSS never goes down.
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from bench import in_child
 
 STEPS = [  # (step name, module, attribute, is a generator)
     ("detection setup", "civic_archive.changes", "Detector.__init__", False),
@@ -92,12 +93,8 @@ def measure(posts: int, comments: int = 50) -> dict:
 
 def bench(posts: int, comments: int = 50) -> dict:
     """`measure` in a fresh process."""
-    proc = subprocess.run([sys.executable, "-m", "bench.backfill_memory", str(posts), str(comments)],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"backfill_memory subprocess failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return in_child("bench.backfill_memory", {"posts": posts, "comments": comments})
 
 
-if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]), int(sys.argv[2]))))
+if __name__ == "__main__" and sys.argv[1:] == ["--one"]:
+    print(json.dumps(measure(**json.loads(sys.stdin.read()))))

@@ -18,10 +18,11 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+
+from bench import in_child
 
 COMMENTS = 19
 RECENT_POSTS = 400  # harvested for real: more than a 1-day nightly walk lists (3 pages of 100 posts)
@@ -128,12 +129,8 @@ def peak_rss_mb() -> float:
 
 
 def run_in_subprocess(fake: "SyntheticFake", archive: str, options: dict) -> dict:
-    payload = json.dumps({"doc": fake.doc, "env": fake.env, "archive": archive, "options": options, "now": fake.now})
-    proc = subprocess.run([sys.executable, "-m", "bench.harvest_scale", "--one"], input=payload, text=True,
-                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if proc.returncode:
-        raise RuntimeError(f"harvest subprocess failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return in_child("bench.harvest_scale", {"doc": fake.doc, "env": fake.env, "archive": archive,
+                                            "options": options, "now": fake.now})
 
 
 def backfill(n_items: int) -> dict:

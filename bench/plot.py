@@ -197,12 +197,7 @@ def plot_memory(by_size: dict[float, dict], out: str) -> str | None:
     ax.plot(xs, peaks, marker="s", color="black", linewidth=2, label="peak of the run")
     for x, y in zip(xs, peaks):
         ax.annotate(f"{y:.0f} MB", (x, y), textcoords="offset points", xytext=(5, 6), fontsize=8)
-    if len(xs) > 1 and max(xs) >= 10 * min(xs):
-        ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(_size))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylim(0, max(ys + peaks) * 1.2)
-    ax.grid(True, which="both", alpha=0.3)
+    _axes(ax, xs, ys + peaks)
     ax.set_title("Backfill: peak memory of each step")
     ax.set_xlabel("records in the account")
     ax.set_ylabel("peak RSS (MB)")

@@ -18,13 +18,14 @@ import glob
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from bench import in_child
 
 
 def _delta(base: list[str], path: str, changed: int = 1000, new: int = 1000) -> None:
@@ -82,14 +83,6 @@ def _one(args: dict) -> dict:
             "rows_sha256": hashlib.sha256(repr(digest).encode()).hexdigest(), "peak_rss_mb": peak}
 
 
-def _run(args: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "bench.state_snapshot", "--one"], input=json.dumps(args), text=True,
-                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if proc.returncode:
-        raise RuntimeError(f"snapshot subprocess failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def bench(n_items: int, cache: bool = True, whole_query: bool = True) -> dict:
     from bench.harvest_scale import prior_archive
 
@@ -99,8 +92,8 @@ def bench(n_items: int, cache: bool = True, whole_query: bool = True) -> dict:
         delta = os.path.join(tmp, "delta.parquet")
         _delta(base, delta)
         args = {"base": base, "delta": delta, "tmp": tmp}
-        merge = _run(dict(args, way="merge"))
-        whole = _run(dict(args, way="whole")) if whole_query else None
+        merge = in_child("bench.state_snapshot", dict(args, way="merge"))
+        whole = in_child("bench.state_snapshot", dict(args, way="whole")) if whole_query else None
     if whole and "error" not in whole and (whole["rows"], whole["rows_sha256"]) != (merge["rows"], merge["rows_sha256"]):
         raise AssertionError(f"merged snapshot differs from the whole-state query: {merge} vs {whole}")
     out = {"scenario": "state_snapshot", "items": info["archived_items"], "rows": merge["rows"],

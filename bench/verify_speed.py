@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+from bench import in_child
 from bench.archive_path import Dataset, run_archive_path
 
 
@@ -39,24 +40,24 @@ def _timed(fn) -> tuple[float, object]:
 
 def _variant(root: str, name: str, repeat: int) -> tuple[float, dict]:
     """Best time of `repeat` runs of one verify variant in a fresh process, after one warm-up run."""
-    code = ("import json, sys, time\n"
-            "from civic_archive.storage import LocalStore\n"
-            "from civic_archive.verify import verify\n"
-            "root, name, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
-            "kw = {'fast': dict(deep=False, workers=1), 'deep_1': dict(workers=1), 'deep_pool': dict(workers=%d)}[name]\n"
-            "store = LocalStore(root)\n"
-            "report = verify(store, **kw)\n"
-            "best = float('inf')\n"
-            "for _ in range(repeat):\n"
-            "    t0 = time.perf_counter(); report = verify(store, **kw); best = min(best, time.perf_counter() - t0)\n"
-            "print(json.dumps({'seconds': best, 'ok': report.ok, 'failures': report.failures[:5],"
-            " 'warc_records': report.warc_records}))\n") % (os.cpu_count() or 1)
-    proc = subprocess.run([sys.executable, "-c", code, root, name, str(repeat)], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"verify variant {name} failed: {proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = in_child("bench.verify_speed", {"root": root, "name": name, "repeat": repeat})
     return out["seconds"], out
+
+
+def _time_variant(root: str, name: str, repeat: int) -> dict:
+    """(In the child process.) One warm-up run, then the best of `repeat`."""
+    from civic_archive.storage import LocalStore
+    from civic_archive.verify import verify
+
+    kw = {"fast": {"deep": False, "workers": 1}, "deep_1": {"workers": 1},
+          "deep_pool": {"workers": os.cpu_count() or 1}}[name]
+    store = LocalStore(root)
+    report = verify(store, **kw)
+    best = float("inf")
+    for _ in range(repeat):
+        seconds, report = _timed(lambda: verify(store, **kw))
+        best = min(best, seconds)
+    return {"seconds": best, "ok": report.ok, "failures": report.failures[:5], "warc_records": report.warc_records}
 
 
 def bench(posts: int = 2000, comments: int = 50, repeat: int = 3) -> dict:
@@ -92,3 +93,7 @@ def bench(posts: int = 2000, comments: int = 50, repeat: int = 3) -> dict:
             "verify_deep_pool_mb_per_s": round(mb / best["deep_pool"], 1),
             "ratio_fast": round(floor / best["fast"], 3), "ratio_deep": round(floor / best["deep_1"], 3),
             "ratio_deep_pool": round(floor / best["deep_pool"], 3)}
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--one"]:
+    print(json.dumps(_time_variant(**json.loads(sys.stdin.read()))))
