@@ -176,6 +176,21 @@ def test_truncated_member_is_caught(tmp_path, sample):
     assert report.failures == [(KEY, f"damaged WARC: truncated gzip member at offset {len(info)}")]
 
 
+def test_upper_case_hex_digests_pass_as_in_warcio(tmp_path, sample):
+    """Digests are compared as lower-case hex text first; a digest written in upper case is the same digest."""
+    def upper(record: bytes) -> bytes:
+        return re.sub(rb"(Digest: sha256:)([0-9a-f]{64})", lambda m: m.group(1) + m.group(2).upper(), record)
+    data = rewrite_member(sample, 1, upper)
+    assert data != sample
+    scan = fast(data)
+    assert scan.ok and warcio_verdict(data) == (True, scan.records)
+    def other_digit(record: bytes) -> bytes:
+        return re.sub(rb"(Block-Digest: sha256:)([0-9A-F])", lambda m: m.group(1) + (b"E" if m.group(2) == b"F" else b"F"),
+                      record)
+    wrong = fast(rewrite_member(data, 1, other_digit))
+    assert not wrong.ok and "block digest mismatch" in wrong.damage
+
+
 def test_layouts_it_does_not_judge_are_left_to_warcio(tmp_path):
     """warcio's own writer (SHA-1/Base32 digests, no warcinfo): not judged here, and verify still asks warcio."""
     buf = io.BytesIO()
@@ -353,8 +368,19 @@ def test_pool_parquet_check_words_problems_as_the_in_process_one(tmp_path):
         pq.write_table(table, tmp_path / name)
     data = (tmp_path / "good.parquet").read_bytes()
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    # Several row groups, then one of them damaged inside its compressed pages (footer intact): the pool
+    # decodes row group by row group and must still decode every one.
+    text = pa.table({"record_id": pa.array([f"r{i}" for i in range(3000)]),
+                     "text": pa.array([f"comment {i} " * (i % 50) for i in range(3000)])})
+    pq.write_table(text, tmp_path / "groups.parquet", row_group_size=1000, compression="zstd")
+    meta = pq.ParquetFile(tmp_path / "groups.parquet").metadata
+    column = meta.row_group(2).column(1)  # the last row group's text: dictionary page, then data pages
+    middle = column.dictionary_page_offset + column.total_compressed_size // 2
+    damaged = bytearray((tmp_path / "groups.parquet").read_bytes())
+    damaged[middle:middle + 64] = bytes(64)
+    (tmp_path / "damaged.parquet").write_bytes(bytes(damaged))
     verdicts = {}
-    for name in ("good.parquet", "narrow.parquet", "cut.parquet"):
+    for name in ("good.parquet", "narrow.parquet", "cut.parquet", "groups.parquet", "damaged.parquet"):
         here = verify_module.parquet_problem(store, name, "records")
         pooled = verify_module._parquet_path_problem(str(tmp_path / name), "records")
         assert here == pooled
@@ -362,3 +388,5 @@ def test_pool_parquet_check_words_problems_as_the_in_process_one(tmp_path):
     assert verdicts["good.parquet"] is None
     assert verdicts["narrow.parquet"].startswith("records file lacks columns")
     assert verdicts["cut.parquet"].startswith("unreadable Parquet")
+    assert verdicts["groups.parquet"].startswith("records file lacks columns")  # decoded in full, then judged
+    assert verdicts["damaged.parquet"].startswith("unreadable Parquet")

@@ -33,7 +33,7 @@ _FIELD = re.compile(rb"\r\n([!-9;-~]+): *([ -~]*)")
 # line is where warcio's parser stops too (it splits on LF alone; str.rstrip() also strips \x1c-\x1f).
 _HTTP_HEAD = re.compile(rb"[\t -~]*[!-~][\t -~]*(?:\r\n[\t -~]*[!-~][\t -~]*)*")
 _DECODED_FIELD = re.compile(rb"(?:^|\n)(?:content|transfer)-encoding[ \t]*:", re.IGNORECASE)
-_HEX64 = re.compile(rb"[0-9a-fA-F]{64}")
+_SHA256_FIELD = re.compile(rb"sha256:[0-9a-fA-F]{64}")
 _HTTP_RECORDS = (b"response", b"request")
 _HTTP_SCHEMES = (b"http:", b"https:")
 _DECODED = (b"content-encoding", b"transfer-encoding")
@@ -216,12 +216,15 @@ def _check_record(data: bytes, offset: int) -> bytes:
     rec_type = fields.get(b"warc-type")
     if rec_type is None or rec_type == b"revisit" or b"warc-segment-number" in fields:
         raise _Unsupported
-    block_digest = _sha256_value(fields.get(b"warc-block-digest"))
-    payload_digest = _sha256_value(fields.get(b"warc-payload-digest"))
+    block_digest = fields.get(b"warc-block-digest")
+    payload_digest = fields.get(b"warc-payload-digest")
+    for value in (block_digest, payload_digest):
+        if value is not None and not _SHA256_FIELD.fullmatch(value):
+            raise _Unsupported  # other algorithms and encodings: warcio decides
     if block_digest is None and rec_type != b"warcinfo":
         raise _Unsupported  # verify fails such a record; warcio words the failure
     view = memoryview(data)
-    if block_digest is not None and hashlib.sha256(view[start:end]).digest() != block_digest:
+    if block_digest is not None and not _digest_matches(block_digest, view[start:end]):
         raise _Damaged(f"record {_record_id(fields)} at offset {offset}: block digest mismatch")
     if payload_digest is not None:
         payload_start = start
@@ -231,17 +234,15 @@ def _check_record(data: bytes, offset: int) -> bytes:
                 raise _Unsupported
             if uri.startswith(_HTTP_SCHEMES):
                 payload_start = _http_payload_start(data, start, end)
-        if hashlib.sha256(view[payload_start:end]).digest() != payload_digest:
+        if not _digest_matches(payload_digest, view[payload_start:end]):
             raise _Damaged(f"record {_record_id(fields)} at offset {offset}: payload digest mismatch")
     return rec_type
 
 
-def _sha256_value(value: bytes | None) -> bytes | None:
-    if value is None:
-        return None
-    if len(value) != 71 or value[:7] != b"sha256:" or not _HEX64.fullmatch(value, 7):
-        raise _Unsupported  # other algorithms and encodings: warcio decides
-    return bytes.fromhex(value[7:].decode())
+def _digest_matches(value: bytes, block) -> bool:
+    """Whether `value`, a `sha256:<64 hex>` field, names the SHA-256 of `block` (hex in either case)."""
+    actual = hashlib.sha256(block).hexdigest().encode()
+    return value[7:] == actual or value[7:].lower() == actual
 
 
 def _http_payload_start(data: bytes, start: int, end: int) -> int:
