@@ -41,3 +41,32 @@ def test_body_redaction_works_on_invalid_utf8():
 def test_strip_secret_params():
     assert strip_secret_params("https://g/x?access_token=REDACTED&after=Q%3D%3D&appsecret_proof=REDACTED") \
         == "https://g/x?after=Q%3D%3D"
+
+
+PUBLIC_TEXT = ("Register at https://city.gov/rec?code=SPRING25&token=ab12cd34 or see "
+               "https://maps.example/?key=park_map_2025;secret=garden&signature=jane&password=none")
+
+
+def test_public_links_in_bodies_are_kept_as_posted():
+    """A resident's link with `?code=` or `?key=` is part of the public record: bodies are redacted by name only
+    for credential names, and by the values the session knows."""
+    body = ('{"message": "%s", "paging": {"next": "https://g/1/feed?access_token=EAAB-very-secret-token'
+            '&appsecret_proof=abc123def456&after=Q"}}' % PUBLIC_TEXT).encode()
+    counts = Counter()
+    out = Redactor([SECRET]).body(body, counts)
+    assert PUBLIC_TEXT.encode() in out
+    assert SECRET.encode() not in out and b"abc123def456" not in out
+    assert counts == Counter({("response-body", "access_token"): 1, ("response-body", "appsecret_proof"): 1})
+
+
+def test_a_known_secret_under_an_ordinary_name_in_a_body_is_still_redacted():
+    body = b'{"message": "see https://x.example/a?key=EAAB-very-secret-token&code=ok"}'
+    out = Redactor([SECRET]).body(body, Counter())
+    assert out == b'{"message": "see https://x.example/a?key=REDACTED&code=ok"}'
+
+
+def test_ordinary_names_are_still_redacted_in_urls_sent_and_logs():
+    counts = Counter()
+    assert Redactor().url("https://www.googleapis.com/youtube/v3/videos?id=1&key=AIzaSyXYZ", counts) \
+        == "https://www.googleapis.com/youtube/v3/videos?id=1&key=REDACTED"
+    assert counts == Counter({("request-url", "key"): 1})

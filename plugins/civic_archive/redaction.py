@@ -2,10 +2,12 @@
 
 Two nets, because one is not enough:
 1. by name: query parameters such as `access_token`, `appsecret_proof`, `key` and headers such as
-   `Authorization` get the value `REDACTED` wherever they appear, in request URLs and in response bodies
-   (the Graph API echoes the token inside every `paging.next` URL, JSON-escaped or not);
+   `Authorization` get the value `REDACTED` wherever they appear in request URLs, headers and logs. In
+   response bodies (the Graph API echoes the token inside every `paging.next` URL, JSON-escaped or not) only
+   names that are credentials and nothing else are redacted by name: a body also carries the public's own
+   text, where `?code=SPRING25` or `?key=park_map` in a link is part of the record and must be kept as posted;
 2. by value: every secret the session knows is replaced wherever it occurs, raw or URL-encoded, so a token
-   echoed in an error message or an unexpected field cannot slip through either.
+   echoed under any name, in an error message or an unexpected field cannot slip through either.
 
 Each redaction is counted by where and which name; the value itself is never recorded.
 
@@ -28,17 +30,22 @@ SECRET_PARAMS = frozenset({
     "oauth_token", "oauth_signature", "token", "input_token", "fb_exchange_token", "refresh_token",
     "code", "password", "secret", "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
 })
+# Names that ordinary public links also use (promo codes, map keys, signup tokens): redacted by name in what
+# the session sends and logs, but in response bodies only by value (the session knows its own secrets).
+AMBIGUOUS_PARAMS = frozenset({"code", "key", "token", "secret", "signature", "password"})
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-goog-api-key",
     "x-amz-security-token", "x-auth-token",
 })
 
-# A secret-named parameter inside any URL-ish text: after ?, &, ; or a JSON-escaped & (\u0026).
-_PARAM_RE = re.compile(
-    r"(?P<pre>(?:[?&;]|\\u0026)(?P<name>" + "|".join(sorted(map(re.escape, SECRET_PARAMS), key=len, reverse=True))
-    + r")=)(?P<value>[^&\s\"'<>#\\]+)",
-    re.IGNORECASE,
-)
+
+def _param_re(names) -> str:
+    """A parameter named in `names` inside any URL-ish text: after ?, &, ; or a JSON-escaped & (\\u0026)."""
+    return (r"(?P<pre>(?:[?&;]|\\u0026)(?P<name>" + "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+            + r")=)(?P<value>[^&\s\"'<>#\\]+)")
+
+
+_PARAM_RE = re.compile(_param_re(SECRET_PARAMS), re.IGNORECASE)
 
 
 def _secret_forms(secrets: list[str]) -> list[str]:
@@ -84,7 +91,7 @@ class Redactor:
             counts[(where, m.group("name").decode("latin-1"))] += 1
             return m.group("pre") + MARK.encode()
 
-        body = _PARAM_RE_BYTES.sub(sub, body)
+        body = _BODY_PARAM_RE_BYTES.sub(sub, body)
         for form in self._forms_bytes:
             if form in body:
                 counts[(where, "known-secret")] += body.count(form)
@@ -104,7 +111,7 @@ class Redactor:
         return out
 
 
-_PARAM_RE_BYTES = re.compile(_PARAM_RE.pattern.encode(), re.IGNORECASE)
+_BODY_PARAM_RE_BYTES = re.compile(_param_re(SECRET_PARAMS - AMBIGUOUS_PARAMS).encode(), re.IGNORECASE)
 
 
 def strip_secret_params(url: str) -> str:
