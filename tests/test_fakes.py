@@ -621,6 +621,41 @@ def test_x_html_escaping_and_replies_by_conversation(fakes, world, env):
     assert any("&amp;" in t["text"] for t in tweets)  # "Zone 2 & Zone 3" in the demo
 
 
+def test_x_search_several_conversations_with_or(fakes, world, env):
+    """X query syntax: a space is AND, `OR` joins, ANDs bind first, parentheses group; a recent-search query
+    is at most 512 characters. One search can list the replies of several conversations."""
+    token = env["DEMO_CITY_X_TOKEN"]
+    a, b, c = live_posts(world, "city-x")[3:6]
+    for post in (a, b, c):
+        world.add_comment(post.id, f"fresh reply to {post.id}")
+    world.add_comment(b.id, "another fresh one", author="resident_a")
+    recent = world.now - 7 * 86400
+
+    def replies(*posts, author=None):
+        return sorted((r.id for p in posts for r in world.comments(p.id) if not r.deleted and r.updated >= recent
+                       and (author is None or r.author.username == author)), key=int, reverse=True)
+
+    def ids(query):
+        pages = x_all(fakes, "/tweets/search/recent", token, token_param="next_token", query=query, max_results=10,
+                      **{"tweet.fields": "conversation_id"})
+        return [t["id"] for p in pages for t in p.get("data", [])]
+
+    assert ids(f"conversation_id:{a.id} OR conversation_id:{b.id}") == replies(a, b)
+    assert ids(f"(conversation_id:{a.id} OR conversation_id:{b.id}) from:resident_a") == replies(b, author="resident_a")
+    # AND binds first: c's replies, or b's by resident_a
+    assert ids(f"conversation_id:{c.id} OR conversation_id:{b.id} from:resident_a") == sorted(
+        set(replies(c)) | set(replies(b, author="resident_a")), key=int, reverse=True)
+    assert ids(f"conversation_id:{a.id} -from:resident_a") == [i for i in replies(a)
+                                                                 if i not in replies(a, author="resident_a")]
+    too_long = " OR ".join(f"conversation_id:{p.id}" for p in live_posts(world, "city-x")[:14])
+    assert len(too_long) > 512
+    r = xget(fakes, "/tweets/search/recent", token, query=too_long)
+    assert r.status_code == 400 and r.json()["title"] == "Invalid Request"
+    assert r.json()["errors"][0]["parameters"] == {"query": [too_long]}
+    assert xget(fakes, "/tweets/search/all", token, query=too_long).status_code == 200  # 1,024 there
+    assert xget(fakes, "/tweets/search/recent", token, query=f"(conversation_id:{a.id}").status_code == 400
+
+
 def test_x_edit_history_and_deleted_lookup(fakes, world, env):
     token = env["DEMO_CITY_X_TOKEN"]
     # the demo already holds an edited tweet: two versions, newest last (ref 3.6)

@@ -3,14 +3,18 @@ archived; edits become versions with the old text kept; hides, unhides and delet
 deleted item keeps its last copy and the time its removal was noticed."""
 from __future__ import annotations
 
+import io
+import json
+
 import pyarrow as pa
 import pytest
-
 from civic_archive.demo import demo_config
 from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.records import read_table
+from civic_archive.sources import source_class
 from civic_archive.storage import LocalStore
 from civic_archive.verify import verify
+from warcio.archiveiterator import ArchiveIterator
 
 ACCOUNTS = {"facebook": "parks-facebook", "instagram": "city-instagram", "x": "city-x", "youtube": "city-youtube"}
 
@@ -29,6 +33,71 @@ def latest(rows):
 
 @pytest.mark.parametrize("platform", sorted(ACCOUNTS))
 def test_three_nights(platform, fakes, archive_dir):
+    three_nights(platform, fakes, archive_dir)
+
+
+def test_three_nights_instagram_hidden_comments_leave_the_listings(fakes, archive_dir):
+    """Whether hidden Instagram comments stay in `/comments` is disputed (§2.4): when they leave it, the harvest
+    reads the archived comment directly, records the hide as a new version pointing at that read's WARC record,
+    reads it again on later nights (no new version while nothing changes), and sees the unhide."""
+    fakes.faults.ig_hidden_in_listings = False
+    store, hidden_id = three_nights("instagram", fakes, archive_dir)
+    rows = sorted((r for r in all_rows(store, "city-instagram") if r["platform_id"] == hidden_id),
+                  key=lambda r: r["version"])
+    assert [(r["version"], r["status"]) for r in rows] == [(1, "live"), (2, "hidden"), (3, "live")]
+    with store.open(rows[1]["warc_file"]) as fh:  # version 2 is the direct read of the comment
+        fh.seek(rows[1]["warc_offset"])
+        record = next(ArchiveIterator(io.BytesIO(fh.read(rows[1]["warc_length"]))))
+    assert record.rec_headers.get_header("WARC-Target-URI").split("?")[0].endswith(f"/{hidden_id}")
+    assert json.loads(record.content_stream().read())["hidden"] is True
+    city = demo_config(fakes, f"file://{archive_dir}")
+    fakes.world.hide(hidden_id)
+    for _ in range(2):  # hidden again (read directly again), then a night without changes: one new version
+        assert harvest_account(city, city.account("city-instagram"), store, options=HarvestOptions()).ok
+    rows = [r for r in all_rows(store, "city-instagram") if r["platform_id"] == hidden_id]
+    assert sorted((r["version"], r["status"]) for r in rows)[3:] == [(4, "hidden")]
+    fakes.world.edit(hidden_id, "Edited while hidden")  # an edit is read the same way
+    assert harvest_account(city, city.account("city-instagram"), store, options=HarvestOptions()).ok
+    last = latest(all_rows(store, "city-instagram"))[("comment", hidden_id)]
+    assert (last["version"], last["status"], last["text"]) == (5, "hidden", "Edited while hidden")
+
+
+@pytest.mark.parametrize("platform", ["facebook", "instagram"])
+def test_lookups_during_a_throttle_take_nothing_for_removed(platform, fakes, archive_dir, monkeypatch):
+    """A throttle says nothing about the item looked up (§1.5). When the API starts throttling just as the
+    harvest looks up what its walk did not see, nothing is recorded as removed: the lookups wait for the next
+    night, which records the deletion as `deleted`."""
+    monkeypatch.setattr(source_class(platform), "backoff_seconds", 0.0)
+    world = fakes.world
+    account_id = ACCOUNTS[platform]
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+    doomed = world.add_comment(world.posts(account_id).front[0], "Resident question about the budget")
+
+    def night():
+        return harvest_account(city, city.account(account_id), store, options=HarvestOptions())
+
+    def api_calls():
+        return sum(1 for _, path, _ in fakes.requests_seen if path.startswith(f"/{platform}/"))
+
+    assert night().ok
+    before = api_calls()
+    assert night().ok  # a night with nothing to look up: how many calls its walk takes
+    walk_calls = api_calls() - before
+    world.delete(doomed)
+    fakes.faults.throttle_after(platform, walk_calls, reset_after=None)  # from the first lookup on
+    throttled = night()
+    assert throttled.complete and any("lookups stopped" in note for note in throttled.notes), throttled.notes
+    assert [(r["version"], r["status"]) for r in all_rows(store, account_id) if r["platform_id"] == doomed] == [
+        (1, "live")]
+    fakes.faults.clear()
+    assert night().ok
+    assert latest(all_rows(store, account_id))[("comment", doomed)]["status"] == "deleted"
+
+
+def three_nights(platform, fakes, archive_dir):
+    """Night 1 archives; night 2 edits a post, hides a comment and deletes another; night 3 unhides. Returns the
+    store and the id of the comment hidden on night 2."""
     world = fakes.world
     account_id = ACCOUNTS[platform]
     city = demo_config(fakes, f"file://{archive_dir}")
@@ -87,6 +156,7 @@ def test_three_nights(platform, fakes, archive_dir):
     assert third.counts["new"] == 0 or third.counts["new"] < first.counts["new"]
     report = verify(store)
     assert report.ok, report.summary()
+    return store, to_hide.id
 
 
 def test_rows_trace_to_their_warc_records(fakes, archive_dir):

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from civic_archive import config as cfg
-from civic_archive.sources import instagram, x, youtube
+from civic_archive.sources import graph, instagram, x, youtube
 from civic_archive.storage import LocalStore
 from hostile_stub import (A, Case, DROP, HTML_ERROR, Stub, gzip_bomb, nested, nested_objects, no_host_but_stub,
                           no_paths_escape, run_case, script_inert, without_dropped)
@@ -413,7 +413,8 @@ def video(video_id: str, **over) -> dict:
                "categoryId": "25"}
     snippet.update(over.pop("snippet", {}))
     doc = {"kind": "youtube#video", "etag": "v1tag", "id": video_id, "snippet": without_dropped(snippet),
-           "status": {"privacyStatus": "public"}, "statistics": {"viewCount": "10", "commentCount": "0"}}
+           # commentCount "0" would spare the published comments listing (youtube._no_public_comments)
+           "status": {"privacyStatus": "public"}, "statistics": {"viewCount": "10", "commentCount": "3"}}
     doc.update(over)
     return without_dropped(doc)
 
@@ -616,7 +617,7 @@ PLATFORMS = {
     "x": (X_PREFIX, x_unrouted, USER, "AAAAhostilexbearer0123456789", X_CASES),
     "youtube": (YT_PREFIX, yt_unrouted, CHANNEL, "ya29.hostileyoutubetoken0123", YT_CASES),
 }
-MODULES = {"instagram": (instagram, instagram.InstagramSource), "x": (x, x.XSource),
+MODULES = {"instagram": (graph, instagram.InstagramSource), "x": (x, x.XSource),  # graph.py: Graph waits
            "youtube": (youtube, youtube.YouTubeSource)}
 ROWS = [(platform, case) for platform, spec in PLATFORMS.items() for case in spec[4]]
 

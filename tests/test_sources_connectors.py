@@ -1,6 +1,6 @@
-"""The Instagram, X and YouTube connectors against the real APIs' documented behaviour.
+"""The Facebook, Instagram, X and YouTube connectors against the real APIs' documented behaviour.
 
-Part 1 serves the exact example responses of shared/reference/platform-apis.md (§2.5, §3.7, §4.6) from a
+Part 1 serves the exact example responses of shared/reference/platform-apis.md (§1.9, §2.5, §3.7, §4.6) from a
 small loopback stub, plus the documented variations (empty pages, missing `paging`, error shapes), and
 checks what the connectors make of them. Part 2 runs the connectors against the project's faithful fakes
 (`civic_archive.fakes`) with their scenario switches.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,19 +18,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-
 from civic_archive import records, schemas
-from civic_archive.capture import ApiKeyAuth, BearerAuth, QueryTokenAuth, RecordingSession
+from civic_archive.capture import (
+    ApiKeyAuth,
+    BearerAuth,
+    QueryTokenAuth,
+    RecordingSession,
+)
 from civic_archive.config import Account
 from civic_archive.fakes import FakePlatforms, World
 from civic_archive.fakes.world import DAY
 from civic_archive.sources.base import ApiError, Invalid, TokenExpired
+from civic_archive.sources.facebook import FacebookSource
 from civic_archive.sources.instagram import InstagramSource
 from civic_archive.sources.x import XSource
 from civic_archive.sources.youtube import QuotaExceeded, YouTubeSource
 from civic_archive.warc import WarcFile
 
 IG_TOKEN = "EAABigtoken0123456789abcdef"
+FB_TOKEN = "EAABfbtoken0123456789abcdef"
 X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAxtoken0123456789"
 YT_TOKEN = "ya29.a0yttoken0123456789abcdef"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
@@ -400,6 +407,225 @@ def test_instagram_video_over_the_size_cap_is_reported_not_archived(stub, tmp_pa
     assert all("size cap" in o.reason for o in invalid)
     assert ("media", "17900000000000001:thumbnail") in by_key(objs)
     assert source.complete
+
+
+# ==================================================================================================
+# Facebook (§1) and what both Graph connectors share (§1.5, §1.6, §2.3)
+
+FB_PAGE = "104735998765432"
+DELETED = graph_error(100, "Unsupported get request. Object with ID '104735998765432_1' does not exist, cannot be "
+                      "loaded due to missing permissions, or does not support this operation. Please read the Graph "
+                      "API documentation at https://developers.facebook.com/docs/graph-api", subcode=33,
+                      type_="GraphMethodException")  # §1.9, verbatim but for the id
+STALE_CURSOR = graph_error(2642, "(#2642) Invalid cursors values")
+
+
+def fb_post(n: int, **over) -> dict:
+    """A post shaped like the §1.9 feed example."""
+    return {"id": f"{FB_PAGE}_{n}", "message": f"Post {n}", "created_time": f"2025-03-0{n}T16:20:11+0000",
+            "updated_time": f"2025-03-0{n}T18:02:40+0000", "status_type": "mobile_status_update",
+            "permalink_url": f"https://www.facebook.com/{FB_PAGE}/posts/{n}/", "is_hidden": False,
+            "is_published": True, "from": {"name": "City of Example", "id": FB_PAGE}, **over}
+
+
+def fb_world(stub, *, posts=None):
+    """Posts 1 and 2 on the first feed page, 3 on the last (cursors and `previous`, no `next`: §1.9); no comments."""
+    posts = posts or [fb_post(n) for n in (1, 2, 3)]
+    p1 = {"data": posts[:2], "paging": {"cursors": {"before": "QVFIUmlUNXhGNTNh", "after": "QVFIUkFtd0wzR0Rx"},
+                                        "next": f"{stub.root}/v21.0/{FB_PAGE}/feed?limit=2&after=QVFIUkFtd0wzR0Rx"}}
+    p2 = {"data": posts[2:], "paging": {"cursors": {"before": "QVFIUmJ", "after": "QVFIUmJ"},
+                                        "previous": f"{stub.root}/v21.0/{FB_PAGE}/feed?limit=2&before=QVFIUmJ"}}
+    stub.route(f"/v21.0/{FB_PAGE}/feed", lambda q: (200, p2) if q.get("after") else (200, p1))
+    for post in posts:
+        stub.route(f"/v21.0/{post['id']}/comments", (200, {"data": []}))
+
+
+def fb_source(stub, tmp_path, **kw):
+    return make_source(FacebookSource, tmp_path, platform="facebook", handle=FB_PAGE, base=stub.root + "/v21.0",
+                       auth=QueryTokenAuth(FB_TOKEN), **kw)
+
+
+GRAPH_SOURCES = {"facebook": fb_source, "instagram": ig_source}
+LISTING = {"facebook": f"/v21.0/{FB_PAGE}/feed", "instagram": f"/v21.0/{IG_USER}/media"}
+
+
+def buc_usage(minutes: int) -> dict:
+    """The Business Use Case header of a throttled account (§1.6): percentages, the wait in minutes."""
+    return {"X-Business-Use-Case-Usage": json.dumps({FB_PAGE: [
+        {"type": "pages", "call_count": 100, "total_cputime": 30, "total_time": 45,
+         "estimated_time_to_regain_access": minutes}]})}
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+@pytest.mark.parametrize("failure", [
+    graph_error(32, "(#32) Page request limit reached"),
+    graph_error(80002, "(#80002) There have been too many calls to this Instagram account.", is_transient=True),
+    graph_error(2, "An unexpected error has occurred. Please retry your request later.", status=500),
+    (503, "<html><body>Service Unavailable</body></html>"),
+], ids=["32", "80002", "2-on-500", "503-html"])
+def test_graph_lookups_stop_when_the_api_fails_for_a_while(stub, tmp_path, platform, failure):
+    """Throttling or a server error says nothing about the item looked up (§1.5): the lookups stop there and
+    the rest wait for the next run. None of them may be answered None, which the harvest records as removed."""
+    stub.route("/v21.0/1001", failure)
+    stub.route("/v21.0/1002", (200, {"id": "1002"}))
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    assert source.exists_many([("comment", "1001"), ("comment", "1002")]) == {}
+    assert len(stub.calls_to("/v21.0/1001")) == source.max_retries + 1 and stub.calls_to("/v21.0/1002") == []
+    assert any("lookups stopped after 0 of 2" in note for note in source.notes)
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+def test_graph_lookups_stop_when_the_api_does_not_answer(tmp_path, platform):
+    with socket.socket() as s:  # a port nobody listens on: every request is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cls = {"facebook": FacebookSource, "instagram": InstagramSource}[platform]
+    source = make_source(cls, tmp_path, platform=platform, handle="1", base=f"http://127.0.0.1:{port}/v21.0",
+                         auth=QueryTokenAuth(FB_TOKEN))
+    assert source.exists_many([("post", "1001"), ("post", "1002")]) == {}
+    assert len(source.slept) == source.max_retries
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+def test_graph_lookup_only_100_33_means_deleted(stub, tmp_path, platform):
+    """§1.5: a deleted object answers 100 with subcode 33. Code 100 alone is also a field that does not exist
+    or an invalid parameter, and a permission error is no answer about the object either."""
+    stub.route("/v21.0/2001", DELETED)
+    stub.route("/v21.0/2002", graph_error(100, "(#100) Tried accessing nonexisting field (idd) on node type (Post)"))
+    stub.route("/v21.0/2003", graph_error(100, "(#100) Invalid parameter", subcode=1487930))
+    stub.route("/v21.0/2004", graph_error(10, "(#10) Application does not have permission for this action"))
+    stub.route("/v21.0/2005", (200, {"id": "2005"}))
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    assert [source.exists("post", f"200{n}") for n in range(1, 6)] == [False, None, None, None, True]
+
+
+def test_facebook_lookup_of_an_attachment_without_an_id_of_its_own_asks_for_its_post(stub, tmp_path):
+    """Attachments without a `target.id` get an id made up here (`<post>:attachment:<n>`), which the API does
+    not know: their post is looked up instead."""
+    stub.route(f"/v21.0/{FB_PAGE}_1", (200, {"id": f"{FB_PAGE}_1"}))
+    source = fb_source(stub, tmp_path)
+    assert source.exists("media", f"{FB_PAGE}_1:attachment:0") is True
+    assert [path for path, _, _ in stub.calls] == [f"/v21.0/{FB_PAGE}_1"]
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+def test_graph_throttle_waits_the_estimated_time_to_regain_access(stub, tmp_path, platform):
+    """§1.6: the BUC header says how long, in minutes. A short wait is waited out; a longer one than the run
+    may wait stops the account at once (no calls into a throttled API), to be retried on the next run."""
+    throttled = graph_error(80001, "(#80001) There have been too many calls to this Page account. Wait a bit and "
+                            "try again.", is_transient=True)
+    stub.route("/v21.0/3001", [(*throttled, buc_usage(1)), (200, {"id": "3001"})])
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    assert source.exists("post", "3001") is True
+    assert source.slept == [60.0]
+    stub.route("/v21.0/3002", (*throttled, buc_usage(30)))
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    with pytest.raises(ApiError, match=r"throttled \(code 80001\) for about 30 min.*next run") as err:
+        source.exists("post", "3002")
+    assert err.value.transient and source.slept == [] and len(stub.calls_to("/v21.0/3002")) == 1
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+@pytest.mark.parametrize("code", [80004, 80006, 341])
+def test_graph_other_rate_limit_codes_are_waited_out(stub, tmp_path, platform, code):
+    """§1.5: the Business Use Case codes are 8000x (80004 is the ad-account one), 341 is an app limit: wait."""
+    stub.route("/v21.0/4001", [graph_error(code, f"(#{code}) There have been too many calls. Wait a bit and try "
+                                                 "again."), (200, {"id": "4001"})])
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    assert source.exists("post", "4001") is True
+    assert len(source.slept) == 1
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+def test_graph_policy_block_stops_the_run_without_retrying(stub, tmp_path, platform):
+    """§1.5: 368 (a policy block) means "wait", for a time nobody states: stop now, try on the next run."""
+    stub.route(LISTING[platform], graph_error(368, "The action attempted has been deemed abusive or is otherwise "
+                                                   "disallowed"))
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    with pytest.raises(ApiError, match=r"code 368.*retried on the next run") as err:
+        list(source.walk())
+    assert err.value.transient and not source.complete
+    assert source.slept == [] and len(stub.calls_to(LISTING[platform])) == 1
+
+
+@pytest.mark.parametrize("answer", [DELETED, graph_error(10, "(#10) Requires pages_read_user_content permission"),
+                                    graph_error(200, "(#200) Permissions error")], ids=["100-33", "10", "200"])
+def test_facebook_a_post_whose_comments_cannot_be_read_does_not_end_the_walk(stub, tmp_path, answer):
+    """A post deleted between its feed page and its /comments (100/33, §1.8), or a visitor's post whose comments
+    need a permission we lack (§1.1, §1.5): that post's subtree is skipped and left out of `walked_roots` (so
+    nothing under it is taken for removed); the other posts and pages are still read."""
+    fb_world(stub)
+    stub.route(f"/v21.0/{FB_PAGE}_1/comments", answer)
+    source = fb_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert source.complete
+    assert {k for k in got if k[0] == "post"} == {("post", f"{FB_PAGE}_{n}") for n in (1, 2, 3)}
+    assert source.walked_roots == {f"{FB_PAGE}_2", f"{FB_PAGE}_3"}
+    assert (answer is DELETED) == (not any(f"{FB_PAGE}_1" in note for note in source.notes))
+
+
+def test_facebook_other_errors_in_one_posts_comments_still_end_the_walk(stub, tmp_path):
+    fb_world(stub)
+    stub.route(f"/v21.0/{FB_PAGE}_1/comments",
+               graph_error(100, "(#100) Tried accessing nonexisting field (comments) on node type (Photo)"))
+    source = fb_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="error 100"):
+        list(source.walk())
+    assert not source.complete
+
+
+def test_facebook_stale_cursor_restarts_the_listing_once(stub, tmp_path):
+    """§0.6: a cursor dies with the item it points at (2642). The listing is read again from the top, once;
+    posts listed twice are walked once."""
+    fb_world(stub)
+    feed = stub.routes[f"/v21.0/{FB_PAGE}/feed"]
+    stale_once = iter([STALE_CURSOR])
+    stub.route(f"/v21.0/{FB_PAGE}/feed", lambda q: (next(stale_once, None) or feed(q)) if q.get("after") else feed(q))
+    source = fb_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o.platform_id for o in items_of(objs)] == [f"{FB_PAGE}_{n}" for n in (1, 2, 1, 2, 3)]
+    assert source.complete and source.walked_roots == {f"{FB_PAGE}_{n}" for n in (1, 2, 3)}
+    assert len(stub.calls_to(f"/v21.0/{FB_PAGE}_1/comments")) == 1
+    assert any("went stale" in note for note in source.notes)
+    # stale again after the restart: the walk ends (and is not complete)
+    stub.route(f"/v21.0/{FB_PAGE}/feed", lambda q: STALE_CURSOR if q.get("after") else feed(q))
+    source = fb_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="2642"):
+        list(source.walk())
+    assert not source.complete
+
+
+def test_facebook_unpublished_post_records_its_publication(stub, tmp_path):
+    """§1.8: a scheduled/unpublished post says `is_published: false`; its publication is a change. Published
+    posts keep the content they always had (no false edits in archives made before)."""
+    fb_world(stub, posts=[fb_post(1, is_published=False), fb_post(2), fb_post(3)])
+    before = by_key(fb_source(stub, tmp_path).walk())
+    fb_world(stub)
+    after = by_key(fb_source(stub, tmp_path).walk())
+    key = ("post", f"{FB_PAGE}_1")
+    assert before[key].content_sha256() != after[key].content_sha256()
+    assert after[key].content == {"attachments": []}
+
+
+def test_instagram_only_100_33_is_deleted_while_walking(stub, tmp_path):
+    """§2.3/§2.4: a media deleted while we walk answers 100/33; it is skipped and the walk goes on. Any other
+    code-100 answer (a field that does not exist, say) is an error, not a silent gap in a complete walk."""
+    nonexisting = graph_error(100, "(#100) Tried accessing nonexisting field (children) on node type (IGMedia)")
+    for path in ("/v21.0/17896129349106152/children", "/v21.0/17895731045244887/comments"):
+        ig_world(stub)
+        stub.route(path, nonexisting)
+        source = ig_source(stub, tmp_path)
+        with pytest.raises(ApiError, match="error 100"):
+            list(source.walk())
+        assert not source.complete, path
+    ig_world(stub)
+    stub.route("/v21.0/17895731045244887/comments", DELETED)
+    stub.route("/v21.0/17896129349106152/children", DELETED)
+    source = ig_source(stub, tmp_path)
+    got = by_key(source.walk())
+    assert source.complete
+    assert {k[1] for k in got if k[0] == "post"} == {"17895731045244887", "17900000000000001"}
+    assert source.walked_roots == {"17900000000000001"}  # nothing under the deleted media is taken for removed
 
 
 # ==================================================================================================
@@ -797,7 +1023,9 @@ def test_youtube_walk_videos_comments_replies_and_moderation(stub, tmp_path):
     objs = list(source.walk())
     assert [o for o in objs if isinstance(o, Invalid)] == []
     got = by_key(objs)
-    assert source.complete and source.notes == []
+    # WSVTrNkWOoU has comments disabled (§4.4): said once in the notes, nothing else
+    assert source.complete and len(source.notes) == 1
+    assert "comments are disabled on 1 video(s) (WSVTrNkWOoU)" in source.notes[0]
     assert [k for k in got if k[0] == "video"] == [("video", "dQw4w9WgXcQ"), ("video", "WSVTrNkWOoU")]
     video = got[("video", "dQw4w9WgXcQ")]
     assert video.text == "Council meeting 2025-03-03" and video.raw["id"] == "dQw4w9WgXcQ"
@@ -836,7 +1064,7 @@ def test_youtube_moderation_listings_denied_are_noted_not_fatal(stub, tmp_path):
     source = yt_source(stub, tmp_path)
     got = by_key(source.walk())
     assert source.complete and ("comment", "UgxTOP2") in got
-    assert len(source.notes) == 1 and "heldForReview" in source.notes[0]
+    assert len(source.notes) == 2 and "heldForReview" in source.notes[0] and "disabled" in source.notes[1]
     statuses = [q.get("moderationStatus") for q in stub.calls_to("/youtube/v3/commentThreads")]
     assert statuses.count("heldForReview") == 1 and "likelySpam" not in statuses  # not asked again
     # with an API key they are not even asked
@@ -928,8 +1156,8 @@ def test_youtube_malformed_items_and_pages(stub, tmp_path):
 # ==================================================================================================
 # Part 2: against the project's faithful fakes (civic_archive.fakes), with their scenario switches
 
-CONNECTORS = {"instagram": InstagramSource, "x": XSource, "youtube": YouTubeSource}
-FAKE_ACCOUNTS = {"instagram": "city-instagram", "x": "city-x", "youtube": "city-youtube"}
+CONNECTORS = {"facebook": FacebookSource, "instagram": InstagramSource, "x": XSource, "youtube": YouTubeSource}
+FAKE_ACCOUNTS = {"facebook": "parks-facebook", "instagram": "city-instagram", "x": "city-x", "youtube": "city-youtube"}
 
 
 @pytest.fixture
@@ -945,7 +1173,7 @@ def fake_source(fakes, tmp_path, platform, *, account_id=None, auth=None, real_s
     config, _ = fakes.city_config(archive=f"file://{tmp_path}/archive", city="City of Example", jurisdiction="MO")
     entry = next(a for a in config["accounts"] if a["id"] == acct.id)
     if auth is None:
-        auth = QueryTokenAuth(acct.token) if platform == "instagram" else BearerAuth(acct.token)
+        auth = QueryTokenAuth(acct.token) if platform in ("facebook", "instagram") else BearerAuth(acct.token)
     source = make_source(CONNECTORS[platform], tmp_path, platform=platform, handle=entry["handle"],
                          base=entry["api_base_url"], auth=auth)
     # waits really happen (the fakes' throttles lift on the wall clock), but never longer than the cap
@@ -1032,7 +1260,7 @@ def test_fakes_edits_map_to_the_same_item(demo, tmp_path):
 
 def test_fakes_hides_and_deletions(demo, tmp_path):
     world = demo.world
-    walks = {p: by_key(fake_source(demo, tmp_path, p).walk()) for p in CONNECTORS}
+    walks = {p: by_key(fake_source(demo, tmp_path, p).walk()) for p in ("instagram", "x", "youtube")}
     ig_comment = next(k[1] for k, v in walks["instagram"].items() if k[0] == "comment" and not v.hidden)
     yt_comment = next(k[1] for k, v in walks["youtube"].items() if k[0] == "comment" and not v.hidden)
     yt_video = next(k[1] for k, v in walks["youtube"].items() if k[0] == "video" and not v.hidden)
@@ -1070,10 +1298,11 @@ def test_fakes_token_expiry(demo, tmp_path, platform):
     assert not source.complete
 
 
-@pytest.mark.parametrize("platform", ["instagram", "x", "youtube"])
+@pytest.mark.parametrize("platform", ["facebook", "instagram", "x", "youtube"])
 def test_fakes_throttle_is_retried_then_succeeds(demo, tmp_path, platform):
     truth = set(by_key(fake_source(demo, tmp_path, platform).walk()))
-    demo.faults.throttle_after(platform, 5, reset_after=0.5)
+    # an X walk of the demo is 3 calls (timeline, two searches over several conversations each)
+    demo.faults.throttle_after(platform, 2 if platform == "x" else 5, reset_after=0.5)
     source = fake_source(demo, tmp_path, platform)
     if platform == "youtube":
         source.backoff_seconds = 0.2
@@ -1081,6 +1310,23 @@ def test_fakes_throttle_is_retried_then_succeeds(demo, tmp_path, platform):
     assert source.slept, "the throttle was never hit"
     assert all(s <= source.max_wait_seconds for s in source.slept)
     assert got == truth and source.complete
+
+
+@pytest.mark.parametrize("platform,code", [("facebook", 80001), ("instagram", 80002)])
+def test_fakes_graph_throttle_waits_the_estimated_time_to_regain_access(demo, tmp_path, platform, code):
+    """The fakes answer a Business Use Case throttle with `estimated_time_to_regain_access` in minutes (§1.6):
+    the connector waits that long (here 1 minute), not its own short backoff; a throttle longer than the run
+    may wait stops the account at once, to be retried on the next run."""
+    truth = set(by_key(fake_source(demo, tmp_path, platform).walk()))
+    demo.faults.throttle_after(platform, 5, code=code, reset_after=0.5)
+    source = fake_source(demo, tmp_path, platform)
+    assert set(by_key(source.walk())) == truth and source.complete
+    assert source.slept == [60.0]
+    demo.faults.throttle_after(platform, 2, code=code, reset_after=600)
+    source = fake_source(demo, tmp_path, platform)
+    with pytest.raises(ApiError, match=rf"throttled \(code {code}\) for about 1\d min.*next run") as err:
+        list(source.walk())
+    assert err.value.transient and not source.complete and source.slept == []
 
 
 def test_fakes_x_throttle_longer_than_the_run_may_wait(demo, tmp_path):

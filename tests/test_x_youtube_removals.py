@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from civic_archive.capture import ApiKeyAuth, BearerAuth, RecordingSession
 from civic_archive.config import Account
 from civic_archive.demo import demo_config

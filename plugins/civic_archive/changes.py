@@ -388,7 +388,8 @@ class Detector:
                 limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """State items (not already gone) that the walk covered but did not see: a root item inside the
         window, anything under a root whose subtree was walked to its end, and anything under a root that
-        is itself missing (a deleted post takes its comments with it).
+        is itself missing (a deleted post takes its comments with it). An item that is its own root (the
+        account's own X replies, listed by its timeline like its posts) counts as a root item.
 
         Returns (rows, how many there are in all). Rows come in whole root groups (a post with its comments)
         until `limit` is reached: a walk that suddenly lists nothing must not turn a large account into
@@ -404,7 +405,9 @@ class Detector:
                        WHERE st.status NOT IN ('removed', 'deleted')
                          AND NOT EXISTS (SELECT 1 FROM obs WHERE obs.kind = st.kind
                                                              AND obs.platform_id = st.platform_id)),
-                 gone_roots AS (SELECT platform_id FROM s WHERE kind IN {ROOT_KINDS})
+                 -- an item that is its own root (the account's own X replies) is a candidate like a post
+                 gone_roots AS (SELECT platform_id FROM s
+                                WHERE kind IN {ROOT_KINDS} OR root_platform_id = platform_id)
             SELECT *, coalesce(root_platform_id, platform_id) AS grp FROM s
             WHERE kind IN {ROOT_KINDS}
                OR root_platform_id IN (SELECT root FROM walked)

@@ -25,8 +25,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from civic_archive import SOFTWARE, changes, manifest, object_lock, recordcheck, records, retention, snapshot
-from civic_archive.capture import ApiKeyAuth, BearerAuth, CaptureError, QueryTokenAuth, RecordingSession
+from civic_archive import (
+    SOFTWARE,
+    changes,
+    manifest,
+    object_lock,
+    recordcheck,
+    records,
+    retention,
+    snapshot,
+)
+from civic_archive.capture import (
+    ApiKeyAuth,
+    BearerAuth,
+    CaptureError,
+    QueryTokenAuth,
+    RecordingSession,
+)
 from civic_archive.config import Account, CityConfig, resolve_secret
 from civic_archive.lease import account_lease
 from civic_archive.run import ArchiveRun
@@ -311,30 +326,38 @@ def _harvest(config, account, store, run, result, clock, session_options, option
                       "quarantine", 1, content_type="application/json")
         quarantine_n += 1
 
+    def row_of(obj, version: int = 1, status: str | None = None) -> dict[str, Any] | None:
+        """The validated record row of what the connector read, or None when it makes none (then quarantined
+        with the reason and its WARC evidence)."""
+        if isinstance(obj, Invalid):
+            quarantined(obj.reason, obj.payload, obj.ref)
+            return None
+        try:
+            row = records.to_row(obj, account_id=account.id, platform=account.platform, version=version,
+                                 status=status or ("hidden" if obj.hidden else "live"), captured_at=captured_at,
+                                 run_id=run.run_id, jurisdiction=config.jurisdiction)
+            row.update(retention.classify(config, account, row))
+            _check_text(row)
+        except (ValueError, TypeError, RecursionError) as exc:  # e.g. nested too deeply, lone surrogates
+            quarantined(f"record could not be built: {type(exc).__name__}: {str(exc)[:300]}", obj.raw, obj.ref)
+            return None
+        problems = recordcheck.errors(row)  # record.schema.json, compiled (jsonschema semantics)
+        if problems:
+            quarantined("record does not match record.schema.json: " + "; ".join(problems[:5]), obj.raw, obj.ref)
+            return None
+        return row
+
     current_root = None
     try:
         for obj in source.walk():
-            if isinstance(obj, Invalid):
-                quarantined(obj.reason, obj.payload, obj.ref)
-                continue
-            if obj.kind in changes.ROOT_KINDS:
-                current_root = root = obj.platform_id
-            else:
-                root = obj.root_platform_id or current_root
-            try:
-                row = records.to_row(obj, account_id=account.id, platform=account.platform, version=1,
-                                     status="hidden" if obj.hidden else "live", captured_at=captured_at,
-                                     run_id=run.run_id, jurisdiction=config.jurisdiction)
-                row.update(retention.classify(config, account, row))
-                _check_text(row)
-            except (ValueError, TypeError, RecursionError) as exc:  # e.g. nested too deeply, lone surrogates
-                quarantined(f"record could not be built: {type(exc).__name__}: {str(exc)[:300]}", obj.raw, obj.ref)
-                continue
-            problems = recordcheck.errors(row)  # record.schema.json, compiled (jsonschema semantics)
-            if problems:
-                quarantined("record does not match record.schema.json: " + "; ".join(problems[:5]), obj.raw, obj.ref)
-                continue
-            spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
+            if not isinstance(obj, Invalid):
+                if obj.kind in changes.ROOT_KINDS:
+                    current_root = root = obj.platform_id
+                else:
+                    root = obj.root_platform_id or current_root
+            row = row_of(obj)
+            if row is not None:
+                spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
     except (TokenExpired, ApiError, CaptureError) as exc:
         result.errors.append(str(exc))
         if exc.ref is not None:  # the failed exchange (or attempt) is in the WARC: point at it
@@ -356,7 +379,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
         for batch in detector.changed(BATCH_ROWS):
             writer.write(pa.Table.from_batches([batch]))
         if source.complete:
-            gone = _gone(source, detector, result, captured_at, run.run_id, account, store)
+            gone = _gone(source, detector, result, captured_at, run.run_id, account, store, row_of)
             if gone:
                 writer.write(gone)
         writer.write_state(detector.media_backfill(captured_at))  # state from before the media columns
@@ -433,39 +456,51 @@ def _changed_while_paged(detector: changes.Detector, spool: changes.ObservedSpoo
 
 
 def _gone(source, detector: changes.Detector, result: HarvestResult, now: datetime, run_id: str,
-          account: Account, store: ArchiveStore) -> pa.Table | None:
+          account: Account, store: ArchiveStore, row_of: Callable[..., dict | None]) -> pa.Table | None:
     """Rows for items the walk covered but did not see: `deleted` when a direct lookup says the item does
-    not exist, `removed` when the lookup cannot tell; nothing when the item turns out to still exist (it was
-    only missing from the listing) or could not be looked up this run (it is tried again next run)."""
+    not exist, `removed` when the lookup cannot tell. An item that still exists was only missing from the
+    listing: when the connector read it (`fetch`: an Instagram comment hidden since, which the listings may
+    leave out) and it is now hidden, unhidden or edited, a new version from that read; else nothing. Nothing
+    either for an item that could not be looked up this run (it is tried again next run)."""
     found, total = detector.missing(since=result.since, walked_roots=source.walked_roots)
     if total > len(found):
         result.notes.append(f"{total} archived items were not listed this run; {len(found)} of them (whole "
                             "posts with their comments) were looked up, the rest are looked up by the next runs")
-    candidates = [c for c in found if source.covers(c["kind"], c["platform_id"], c["created_at"])]
+    candidates = [c for c in found if source.covers(c["kind"], c["platform_id"], c["created_at"],
+                                                    c["root_platform_id"])]
     if not candidates:
         return None
     roots = [c for c in candidates if c["kind"] in changes.ROOT_KINDS]
     answers = _lookup(source, roots, result)
     deleted_roots = {c["platform_id"] for c in roots if answers.get((c["kind"], c["platform_id"])) is False}
-    # Comments cannot outlive their post: under a deleted post they are deleted too, without a lookup each.
-    rest = [c for c in candidates if c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] not in deleted_roots]
+
+    def dies_with_root(c: dict) -> bool:
+        # Media and (on most platforms) comments cannot outlive their post: under a deleted post they are
+        # deleted too, without a lookup each. Where replies outlive it (X), they are looked up.
+        return (c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] in deleted_roots
+                and (c["kind"] == "media" or source.comments_die_with_root))
+
+    rest = [c for c in candidates if c["kind"] not in changes.ROOT_KINDS and not dies_with_root(c)]
     answers.update(_lookup(source, rest, result))
     status_of: dict[tuple[str, str], str] = {}
+    rows = []
     for c in candidates:
         key = (c["kind"], c["platform_id"])
-        if c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] in deleted_roots:
+        answer = answers.get(key, True)
+        if dies_with_root(c):
             status_of[key] = "deleted"
-        elif key in answers and answers[key] is not True:
-            status_of[key] = "deleted" if answers[key] is False else "removed"
+        elif answer is False or answer is None:
+            status_of[key] = "deleted" if answer is False else "removed"
+        elif answer is not True:  # the item as the connector read it now
+            row = _read_again(c, answer, row_of)
+            if row is not None:
+                rows.append(row)
     skipped = sum(1 for c in candidates if (c["kind"], c["platform_id"]) not in answers
                   and (c["kind"], c["platform_id"]) not in status_of)
     if skipped:
         result.notes.append(f"{skipped} missing item(s) could not be looked up; they are checked again next run")
     chosen = [c for c in candidates if (c["kind"], c["platform_id"]) in status_of]
-    if not chosen:
-        return None
-    last = _last_copies(store, account.id, chosen)
-    rows = []
+    last = _last_copies(store, account.id, chosen) if chosen else {}
     for c in chosen:
         prev = last.get(c["record_id"])
         if prev is None:
@@ -489,6 +524,26 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     extra = [pa.field("what", pa.string()), pa.field("hidden", pa.bool_()),
              pa.field("root_platform_id", pa.string()), pa.field("edited", pa.bool_()), pa.field("part", pa.string())]
     return records.rows_to_table(rows, pa.schema(list(records.ARROW_SCHEMA) + extra))
+
+
+def _read_again(c: dict, obj, row_of: Callable[..., dict | None]) -> dict | None:
+    """The next version of state item `c` from a direct read of it (`obj`, an Item, or Invalid: quarantined),
+    when its content or its hidden flag changed; None otherwise. Decided as `changes.Detector` decides for
+    listed items; the row points at the WARC record of that read."""
+    if isinstance(obj, Invalid):
+        return row_of(obj)
+    edited = obj.content_sha256() != c["content_sha256"]
+    was_hidden = c["status"] == "hidden"
+    if not edited and obj.hidden == was_hidden:
+        return None
+    now_edited = edited or (c["edited"] if c["edited"] is not None else c["status"] == "edited")
+    status = "hidden" if obj.hidden else "edited" if now_edited else "live"
+    row = row_of(obj, version=c["version"] + 1, status=status)
+    if row is None:
+        return None
+    row.update(what="edited" if edited else "hidden" if obj.hidden else "unhidden", hidden=obj.hidden,
+               root_platform_id=c["root_platform_id"], edited=now_edited, part=partition(row))
+    return row
 
 
 def _lookup(source, candidates: list[dict], result: HarvestResult) -> dict:

@@ -21,7 +21,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from isal import isal_zlib  # ISA-L inflate: zlib-compatible, about twice as fast as zlib here
+from isal import (
+    isal_zlib,  # ISA-L inflate: zlib-compatible, about twice as fast as zlib here
+)
 
 CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate: how every gzip member begins

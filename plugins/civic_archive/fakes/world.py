@@ -484,6 +484,15 @@ class World:
             self._set(it, moderation=status, hidden=status != "published")
             self._log("moderate:" + status, it)
 
+    def disable_comments(self, item_id: str, disabled: bool = True):
+        """YouTube: commentThreads for the video answer 403 `commentsDisabled` (ref 4.4); the existing comments
+        are kept (they come back when comments are turned on again) and still answer comments?id=."""
+        with self.lock:
+            it = self._require(item_id)
+            self._set(it, comments_disabled=disabled)
+            self._tick()
+            self._log("comments_disabled" if disabled else "comments_enabled", it)
+
     def delete(self, item_id: str):
         """Gone from every listing; direct lookups answer the platform's "does not exist"."""
         with self.lock:

@@ -612,7 +612,112 @@ def lookup(req: Request, ids, param):
     return envelope(ctx, data or None, errors=errors)
 
 
-_QUERY_TOKEN = re.compile(r'(-?)(conversation_id|from|to|is|in_reply_to_tweet_id):(\S+)|"([^"]*)"|(\S+)')
+# Query syntax (X "Build a query"): a space is AND, `OR` (upper case) is OR, ANDs bind first, parentheses
+# group, a leading `-` negates a term. Values stop at white space or a parenthesis.
+_QUERY_TOKEN = re.compile(r'\s*(?:(\()|(\))|(-?)(conversation_id|from|to|is|in_reply_to_tweet_id):([^\s()]+)'
+                          r'|(-?)"([^"]*)"|(-?)([^\s()]+))')
+QUERY_LIMITS = {False: 512, True: 1024}  # recent / full-archive search, self-serve access levels (characters)
+
+
+def _query_error(query: str, message: str) -> XError:
+    return invalid("query", query, f"There were errors processing your request: {message}")
+
+
+def _parse_query(world: World, query: str):
+    """The query as a tree: ("or", [...]) / ("and", [...]) / ("term", predicate, conversation root or None)."""
+    tokens = []
+    pos = 0
+    while pos < len(query):
+        m = _QUERY_TOKEN.match(query, pos)
+        if m is None or m.end() == pos:
+            if query[pos:].strip() == "":
+                break
+            raise _query_error(query, f"cannot parse the query at position {pos + 1}")
+        pos = m.end()
+        tokens.append(m)
+    # the word "and" is taken for the implicit AND (the fake has always ignored it)
+    tokens = [t for t in tokens if any(g is not None for g in t.groups()) and (t.group(9) or "").lower() != "and"]
+    at = 0
+
+    def disjunction():
+        branches = [conjunction()]
+        while at < len(tokens) and tokens[at].group(9) == "OR" and not tokens[at].group(8):
+            advance()
+            branches.append(conjunction())
+        return branches[0] if len(branches) == 1 else ("or", branches)
+
+    def conjunction():
+        units = []
+        while at < len(tokens) and tokens[at].group(2) is None and not (tokens[at].group(9) == "OR"
+                                                                       and not tokens[at].group(8)):
+            units.append(unit())
+        if not units:
+            raise _query_error(query, "an operand is missing (empty group, or OR at an end)")
+        return units[0] if len(units) == 1 else ("and", units)
+
+    def advance():
+        nonlocal at
+        at += 1
+        return tokens[at - 1]
+
+    def unit():
+        tok = advance()
+        if tok.group(1):
+            node = disjunction()
+            if at >= len(tokens) or tokens[at].group(2) is None:
+                raise _query_error(query, "unbalanced parentheses")
+            advance()
+            return node
+        return _term(world, tok)
+
+    tree = disjunction()
+    if at < len(tokens):
+        raise _query_error(query, "unbalanced parentheses")
+    return tree
+
+
+def _term(world: World, tok):
+    _, _, neg, op, val, pneg, phrase, wneg, word = tok.groups()
+    if op == "conversation_id":
+        root = world.get(val)
+        post_id = root.post_id if root is not None and root.platform == "x" else None
+        match = lambda it: it.kind == "comment" and it.post_id == post_id  # noqa: E731  (replies, not the root)
+        return ("term", (lambda it: not match(it)) if neg else match, None if neg else post_id)
+    if op == "in_reply_to_tweet_id":
+        fn = lambda it, v=val: it.parent_id == v or (it.parent_id is None and it.post_id == v  # noqa: E731
+                                                     and it.kind == "comment")
+    elif op == "from":
+        fn = lambda it, v=val.lower(): it.author.username.lower() == v  # noqa: E731
+    elif op == "to":
+        fn = lambda it, v=val.lower(): _to_username(world, it) == v  # noqa: E731
+    elif op == "is":
+        if val not in ("reply", "retweet", "quote"):
+            return ("term", lambda it: True, None)  # other is: filters are not modelled
+        fn = (lambda it: it.kind == "comment") if val == "reply" else (lambda it: False)  # no retweets/quotes
+    else:
+        neg = pneg if phrase is not None else wneg
+        text = (phrase if phrase is not None else word).lower()
+        fn = lambda it, t=text: t in it.text.lower()  # noqa: E731
+    return ("term", (lambda it, f=fn: not f(it)) if neg else fn, None)
+
+
+def _matches(node, it) -> bool:
+    if node[0] == "or":
+        return any(_matches(n, it) for n in node[1])
+    if node[0] == "and":
+        return all(_matches(n, it) for n in node[1])
+    return node[1](it)
+
+
+def _conversations(node):
+    """The conversations every match must be in (None: not bounded by conversation_id terms)."""
+    if node[0] == "term":
+        return None if node[2] is None else {node[2]}
+    parts = [_conversations(n) for n in node[1]]
+    if node[0] == "or":
+        return None if any(p is None for p in parts) else set().union(*parts)
+    bounded = [p for p in parts if p is not None]
+    return min(bounded, key=len) if bounded else None
 
 
 def search(req: Request, full_archive: bool):
@@ -622,6 +727,9 @@ def search(req: Request, full_archive: bool):
         raise XError(400, {"errors": [{"parameters": {"query": []}, "message": "The `query` query parameter can not "
                                        "be empty"}], "title": "Invalid Request",
                            "detail": "One or more parameters to your request was invalid.", "type": INVALID})
+    if len(query) > QUERY_LIMITS[full_archive]:  # message wording [unverified]
+        raise _query_error(query, f"Query length {len(query)} exceeds the maximum of {QUERY_LIMITS[full_archive]} "
+                                  "characters")
     max_results = _max_results(req, 10, 500 if full_archive else 100, 10)
     if not full_archive:
         oldest = world.now - RECENT_WINDOW
@@ -631,33 +739,12 @@ def search(req: Request, full_archive: bool):
                 v = req.query["start_time"]
                 raise invalid("start_time", v, f"Invalid 'start_time':'{v}'. 'start_time' must be on or after "
                                                f"{datetime.fromtimestamp(oldest, timezone.utc).strftime('%Y-%m-%dT%H:%MZ')}")
-    conv, preds = None, []
-    for m in _QUERY_TOKEN.finditer(query):
-        neg, op, val, phrase, word = m.groups()
-        if op == "conversation_id":
-            conv = val
-        elif op == "in_reply_to_tweet_id":
-            preds.append(lambda it, v=val, n=neg: (it.parent_id == v or (it.parent_id is None and it.post_id == v
-                                                                        and it.kind == "comment")) != bool(n))
-        elif op == "from":
-            preds.append(lambda it, v=val.lower(), n=neg: (it.author.username.lower() == v) != bool(n))
-        elif op == "to":
-            preds.append(lambda it, v=val.lower(), n=neg: (_to_username(world, it) == v) != bool(n))
-        elif op == "is":
-            if val == "reply":
-                preds.append(lambda it, n=neg: (it.kind == "comment") != bool(n))
-            elif val in ("retweet", "quote"):
-                preds.append(lambda it, n=neg: bool(n))  # the fake has no retweets or quotes
-        else:
-            text = (phrase if phrase is not None else word).lower()
-            if text in ("and",):
-                continue
-            preds.append(lambda it, t=text: t in it.text.lower())
-    candidates = _search_corpus(world, conv, full_archive)
+    tree = _parse_query(world, query)
+    candidates = _search_corpus(world, _conversations(tree), full_archive)
+    items = [it for it in candidates if _matches(tree, it)]
     if not full_archive:
         oldest = world.now - RECENT_WINDOW
-        preds.append(lambda it: _version_ts(it) >= oldest)
-    items = [it for it in candidates if all(p(it) for p in preds)]
+        items = [it for it in items if _version_ts(it) >= oldest]
     items.sort(key=sort_key, reverse=True)
     token_param = "next_token" if req.query.get("next_token") or not req.query.get("pagination_token") else \
         "pagination_token"
@@ -676,13 +763,9 @@ def _to_username(world: World, it: Item):
     return None
 
 
-def _search_corpus(world: World, conv, full_archive: bool):
-    if conv is not None:
-        root = world.get(conv)
-        if root is None or root.platform != "x":
-            return []
-        # replies in the conversation (the root post itself is not returned)
-        return [c for c in world.comments(root.post_id) if not c.deleted]
+def _search_corpus(world: World, conversations, full_archive: bool):
+    if conversations is not None:  # every match is a reply in one of these conversations (the roots are not returned)
+        return [c for post_id in sorted(conversations - {None}) for c in world.comments(post_id) if not c.deleted]
     out = []
     horizon = world.now - RECENT_WINDOW
     for acct in world.accounts:

@@ -5,7 +5,6 @@ import importlib
 
 from civic_archive.sources.base import ApiError, Invalid, Source, TokenExpired
 
-
 _CONNECTORS = {
     "facebook": ("civic_archive.sources.facebook", "FacebookSource"),
     "instagram": ("civic_archive.sources.instagram", "InstagramSource"),

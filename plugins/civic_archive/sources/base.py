@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
-from civic_archive.capture import Capture, RecordingSession
+from civic_archive.capture import Capture, CaptureError, RecordingSession
 from civic_archive.config import Account
 from civic_archive.records import Item, Media
 from civic_archive.warc import WarcRef
@@ -24,9 +24,10 @@ class ApiError(Exception):
     """The platform answered with an error the connector cannot get past."""
 
     def __init__(self, message: str, *, code: Any = None, transient: bool = False, ref: WarcRef | None = None,
-                 payload: Any = None):
+                 payload: Any = None, subcode: Any = None):
         super().__init__(message)
         self.code = code
+        self.subcode = subcode  # Graph `error_subcode` (100/33 is "does not exist")
         self.transient = transient
         self.ref = ref
         self.payload = payload  # an excerpt of what could not be read (the WARC record holds all of it)
@@ -59,6 +60,9 @@ class KnownMedia:
 
 class Source(ABC):
     platform: str
+    # Whether comments and replies go with their post: under a post found deleted they are taken for deleted
+    # without a lookup each. Not on X, where replies to a deleted post stay readable. (Media always go.)
+    comments_die_with_root = True
 
     def __init__(self, account: Account, session: RecordingSession):
         self.account = account
@@ -94,17 +98,20 @@ class Source(ABC):
         old item (a pinned post, say) does not stop the walk."""
         return self.since is not None and bool(created) and all(c < self.since for c in created)
 
-    def covers(self, kind: str, platform_id: str, created_at: datetime) -> bool:
+    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None) -> bool:
         """Whether this walk could have listed the item at all (X's recent search, for one, reaches back
-        only seven days). Items it could not list are never taken for removed."""
+        only seven days). Items it could not list are never taken for removed. `root_platform_id` is the
+        state's root of the item (an item that is its own root was listed by the top-level listing)."""
         return True
 
-    def exists_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
-        """Direct lookups for several items; a key missing from the answer could not be looked up this run."""
-        answers: dict[tuple[str, str], bool | None] = {}
+    def exists_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Item | Invalid | bool | None]:
+        """Direct lookups for several items (`fetch`: the item itself where the connector can read it, else what
+        `exists` says). A key missing from the answer could not be looked up this run: the first `ApiError`
+        (throttling, a server error) stops the lookups, and the rest wait for the next run."""
+        answers: dict[tuple[str, str], Item | Invalid | bool | None] = {}
         for kind, platform_id in keys:
             try:
-                answers[(kind, platform_id)] = self.exists(kind, platform_id)
+                answers[(kind, platform_id)] = self.fetch(kind, platform_id)
             except TokenExpired:
                 raise
             except ApiError as exc:
@@ -118,8 +125,14 @@ class Source(ABC):
 
     def exists(self, kind: str, platform_id: str) -> bool | None:
         """Direct lookup: True if the item still exists, False if the platform says it does not, None if
-        the answer is not conclusive."""
+        the answer is not conclusive. A failure that says nothing about the item (throttling, a server error)
+        is raised, not answered."""
         return None
+
+    def fetch(self, kind: str, platform_id: str) -> Item | Invalid | bool | None:
+        """Direct read of an item that was not listed: the `Item` as it is now where the connector can read
+        one alone (so the harvest sees a hide or an edit the listings no longer show), else what `exists` says."""
+        return self.exists(kind, platform_id)
 
     # -- media bytes --------------------------------------------------------------------------------------------
     def fetch_media(self, what: str, url: Any, payload: Any, ref: WarcRef) -> tuple[Capture, str] | Invalid:
@@ -171,6 +184,30 @@ class Source(ABC):
         self._recent_media[media.url] = media
         if len(self._recent_media) > RECENT_MEDIA:
             self._recent_media.popitem(last=False)
+
+    def try_get_json(self, url: str, params: dict[str, Any] | None, attempt: int, last: bool
+                     ) -> tuple[Capture, Any] | None:
+        """One attempt of a connector's retry loop: (capture, JSON body), or None after a failure worth another
+        try (no answer at all; a 5xx/429 whose body is unreadable), once `self._backoff(attempt)` has waited.
+        On the `last` attempt such a failure is raised as a transient `ApiError`. What the body says (an
+        error object) is the connector's to judge."""
+        try:
+            cap = self.session.get(url, params)
+        except CaptureError as exc:  # no response at all (timeout, refused, reset)
+            if last:
+                raise ApiError(f"{self.platform}: {exc}", transient=True, ref=exc.ref) from None
+            self._backoff(attempt)
+            return None
+        try:
+            return cap, self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
+        except ApiError as exc:
+            if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
+                self._backoff(attempt)
+                return None
+            raise
+
+    def _backoff(self, attempt: int) -> None:
+        raise NotImplementedError  # connectors that retry say how long they wait
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         cap = self.session.get(url, params)

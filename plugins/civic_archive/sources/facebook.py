@@ -3,32 +3,18 @@
 Follows the documented behaviour (shared/reference/platform-apis.md §1): `paging.next` is followed as an
 opaque absolute URL and is the only end signal (a page may be empty and still have `next`); comments are
 read with `filter=stream` so replies come in the same list with `parent`; errors are keyed off
-`error.code`, never the HTTP status; a deleted object answers code 100 / subcode 33.
+`error.code`, never the HTTP status, and throttling waits `estimated_time_to_regain_access` (graph.py); a
+deleted object answers code 100 / subcode 33. A post whose comments cannot be read (deleted meanwhile, or a
+visitor's post that needs a permission we lack) is skipped, not the end of the walk.
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Iterator
-from urllib.parse import urlsplit
+from typing import Iterator
 
-from civic_archive.capture import Capture, CaptureError
+from civic_archive.capture import Capture
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import (
-    ApiError,
-    Invalid,
-    PagingGuard,
-    Source,
-    TokenExpired,
-    item_id,
-    parse_time,
-    path_segment,
-)
-from civic_archive.sources.graph import (
-    TOKEN_CODES,
-    TRANSIENT_CODES,
-    error_code,
-    next_url,
-)
+from civic_archive.sources.base import Invalid, item_id, parse_time, path_segment
+from civic_archive.sources.graph import GraphSource
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
                "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
@@ -38,62 +24,8 @@ COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},is_hidden,pe
 PAGE_LIMIT = 100
 
 
-class FacebookSource(Source):
+class FacebookSource(GraphSource):
     platform = "facebook"
-    max_retries = 4
-    backoff_seconds = 2.0
-
-    def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
-        for attempt in range(self.max_retries + 1):
-            try:
-                cap, doc = self.get_json(url, params)
-            except CaptureError:  # no answer (timeout, connection refused or reset): bounded retries
-                if attempt == self.max_retries:
-                    raise
-                time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
-                continue
-            except ApiError as exc:  # unreadable body: retry a 5xx/429 (a proxy's error page), else give up
-                if not exc.transient or attempt == self.max_retries:
-                    raise
-                time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
-                continue
-            error = doc.get("error") if isinstance(doc, dict) else None
-            if error and not isinstance(error, dict):
-                error = {"message": str(error)[:500]}
-            if not error:
-                if cap.status >= 400:
-                    transient = cap.status >= 500 or cap.status == 429
-                    if transient and attempt < self.max_retries:
-                        time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
-                        continue
-                    raise ApiError(f"facebook: HTTP {cap.status} from {cap.url} without an error body",
-                                   transient=transient, ref=cap.ref)
-                return cap, doc
-            code = error_code(error)
-            message = error.get("message", "")
-            if code in TOKEN_CODES:
-                raise TokenExpired(f"facebook: access token rejected (code {code}, subcode "
-                                   f"{error.get('error_subcode')}): {message}", code=code, ref=cap.ref)
-            transient = code in TRANSIENT_CODES or bool(error.get("is_transient"))
-            if not transient or attempt == self.max_retries:
-                raise ApiError(f"facebook: error {code}: {message}", code=code, transient=transient, ref=cap.ref)
-            time.sleep(min(self.backoff_seconds * 2 ** attempt, 60))
-        raise AssertionError("unreachable")
-
-    def _pages(self, url: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
-        next_page: str | None = url
-        first = True
-        guard = PagingGuard("facebook", urlsplit(url).path, "paging.next")
-        origin = urlsplit(self.account.api_base_url)[:2]
-        while next_page:
-            cap, doc = self._graph(next_page, params if first else None)
-            first = False
-            data = doc.get("data") if isinstance(doc, dict) else None
-            if not isinstance(data, list):
-                raise ApiError(f"facebook: page from {cap.url} has no data list", ref=cap.ref,
-                               payload=doc if not isinstance(doc, (dict, list)) else None)
-            yield cap, data
-            next_page = next_url(doc, cap, "facebook", origin, guard)  # on the API's host, never twice
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
@@ -108,7 +40,8 @@ class FacebookSource(Source):
                     continue
                 created.append(post.created_at)
                 yield post
-                yield from self.subtree(post, self._media(post), self._comments(post))
+                if post.platform_id not in self.walked_roots:  # listed twice (a restarted listing): walked once
+                    yield from self.root_subtree(post, self._media(post), self._comments(post))
             if self.past_window(created):
                 break
         self.complete = True
@@ -116,13 +49,15 @@ class FacebookSource(Source):
     def _post(self, raw: dict, cap: Capture) -> Item:
         author = raw.get("from") or {}
         attachments = (raw.get("attachments") or {}).get("data") or []
+        content = {"attachments": [_attachment_identity(a) for a in attachments]}
+        if raw.get("is_published") is False:  # scheduled/unpublished (§1.8): its publication shows as a change
+            content["is_published"] = False  # (only then: published posts keep the content hash they had)
         return Item(
             kind="post", platform_id=item_id(raw), created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
             author_id=author.get("id"), author_name=author.get("name"),
             text=raw.get("message") if raw.get("message") is not None else raw.get("story"),
             updated_at=parse_time(raw["updated_time"]) if raw.get("updated_time") else None,
-            permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
-            content={"attachments": [_attachment_identity(a) for a in attachments]},
+            permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")), content=content,
         )
 
     def _comments(self, post: Item) -> Iterator[Item | Invalid]:
@@ -175,15 +110,6 @@ class FacebookSource(Source):
                             content={"sha256": media.sha256}, media=media)
 
             yield self.media_item(f"facebook media {media_id}", media_id, src, att, post.ref, build)
-
-    def exists(self, kind: str, platform_id: str) -> bool | None:
-        try:
-            self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": "id"})
-        except TokenExpired:
-            raise
-        except ApiError as exc:
-            return False if exc.code == 100 else None
-        return True
 
 
 def _attachment_identity(att: dict) -> dict:

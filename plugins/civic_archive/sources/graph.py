@@ -1,24 +1,76 @@
 """What the Facebook and Instagram connectors share: both speak the Graph API's error language
-(shared/reference/platform-apis.md §1.5, §2.3) and page with `paging.next` (§1.4, §2.2). Connectors key off
-`error.code`, never the HTTP status."""
+(shared/reference/platform-apis.md §1.5, §1.6, §2.3) and page with `paging.next` (§1.4, §2.2). Connectors key
+off `error.code`, never the HTTP status.
+
+`GraphSource` holds the shared requests: bounded retries for service errors and throttling (waiting the
+Business Use Case header's `estimated_time_to_regain_access`, in minutes, when it says how long), paging, the
+direct lookup, and a walk of a top-level item's subtree that survives a permanent error about that one item.
+"""
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import time
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture
-from civic_archive.sources.base import ApiError, PagingGuard
+from civic_archive.records import Item
+from civic_archive.sources.base import (
+    ApiError,
+    Invalid,
+    PagingGuard,
+    Source,
+    TokenExpired,
+    path_segment,
+)
 
-THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})  # app, user, page, call-rate and BUC limits
-TRANSIENT_CODES = frozenset({1, 2}) | THROTTLE_CODES  # unknown/service errors: retry with backoff
+log = logging.getLogger(__name__)
+
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})  # app, user, Page, app-limit and call-rate limits (+ BUC 8000x)
+TRANSIENT_CODES = frozenset({1, 2})  # unknown/service errors: retry with backoff
 TOKEN_CODES = frozenset({190, 102})  # invalid or expired access token / session
-DELETED_CODE = 100  # with subcode 33: "Object with ID … does not exist"
+POLICY_BLOCK_CODE = 368  # "wait", for a time nobody states: this run stops, the next one tries again
+STALE_CURSOR_CODE = 2642  # "(#2642) Invalid cursors values": the item the cursor pointed at is gone (§0.6)
+DELETED_CODE, DELETED_SUBCODE = 100, 33  # "Object with ID … does not exist"
+
+
+def is_throttle(code: int | None) -> bool:
+    """A rate limit: wait and retry. Business Use Case limits are the codes 80000-80099 (§1.5)."""
+    return code in THROTTLE_CODES or (code is not None and 80000 <= code <= 80099)
+
+
+def is_permission(code: int | None) -> bool:
+    """Permission missing or removed (10, 200-299): a permanent answer about one object, not a retry."""
+    return code == 10 or (code is not None and 200 <= code <= 299)
+
+
+def does_not_exist(exc: ApiError) -> bool:
+    """Code 100 with subcode 33 (or its message): the object was deleted. Other code-100 answers (a field that
+    does not exist, an invalid parameter) are no proof of anything."""
+    return exc.code == DELETED_CODE and (exc.subcode == DELETED_SUBCODE or "does not exist" in str(exc))
 
 
 def error_code(error: dict) -> int | None:
     """`error.code` when it is a number (a hostile body may send a list or an object: never crash on it)."""
     code = error.get("code")
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def regain_seconds(cap: Capture) -> float | None:
+    """`estimated_time_to_regain_access` (minutes, §1.6) from the Business Use Case header, in seconds; None
+    when the header does not say."""
+    header = cap.headers.get("X-Business-Use-Case-Usage")
+    if not header:
+        return None
+    try:
+        usage = json.loads(header)
+        minutes = [entry.get("estimated_time_to_regain_access") or 0
+                   for entries in usage.values() for entry in entries]
+    except (ValueError, AttributeError, TypeError):
+        return None
+    best = max((m for m in minutes if isinstance(m, (int, float)) and not isinstance(m, bool)), default=0)
+    return best * 60.0 if best > 0 else None
 
 
 def next_url(doc: Any, cap: Capture, platform: str, origin: tuple[str, str], guard: PagingGuard) -> str | None:
@@ -43,3 +95,145 @@ def check_host(url: str, origin: tuple[str, str], platform: str, cap: Capture) -
     if urlsplit(url)[:2] != origin:
         raise ApiError(f"{platform}: paging.next of {cap.url} leaves the API host ({urlsplit(url).netloc[:200]!r}); "
                        "not followed", ref=cap.ref)
+
+
+class GraphSource(Source):
+    max_retries = 4
+    backoff_seconds = 2.0
+    max_wait_seconds = 60.0  # never sleep longer than this for one retry; a longer throttle ends the run
+
+    def __init__(self, account, session):
+        super().__init__(account, session)
+        self._sleep = time.sleep  # tests record the waits instead
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        log.warning("%s (account %s)", text, self.account.id)
+
+    # -- requests ------------------------------------------------------------------------------------------
+
+    def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
+        """GET one Graph URL: (capture, JSON body), or `ApiError` (`TokenExpired` for 190/102). Service errors
+        and throttling are retried `max_retries` times; a transient `ApiError` means they did not clear."""
+        p = self.platform
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            got = self.try_get_json(url, params, attempt, last)
+            if got is None:
+                continue
+            cap, doc = got
+            error = doc.get("error") if isinstance(doc, dict) else None
+            if not error:
+                if cap.status < 400:
+                    return cap, doc
+                transient = cap.status >= 500 or cap.status == 429
+                if transient and not last:
+                    self._backoff(attempt)
+                    continue
+                raise ApiError(f"{p}: HTTP {cap.status} from {cap.url} without an error body", transient=transient,
+                               ref=cap.ref)
+            if not isinstance(error, dict):
+                error = {"message": str(error)[:500]}
+            code = error_code(error)
+            subcode = error.get("error_subcode")
+            message = error.get("message", "")
+            if code in TOKEN_CODES:
+                raise TokenExpired(f"{p}: access token rejected (code {code}, subcode {subcode}): {message}",
+                                   code=code, subcode=subcode, ref=cap.ref)
+            if code == POLICY_BLOCK_CODE:  # retrying would only prolong the block
+                raise ApiError(f"{p}: blocked by the platform (code 368, a policy block or app limit): the account "
+                               f"is retried on the next run: {message}", code=code, subcode=subcode, transient=True,
+                               ref=cap.ref)
+            transient = (is_throttle(code) or code in TRANSIENT_CODES or bool(error.get("is_transient"))
+                         or cap.status >= 500)
+            if not transient or last:
+                raise ApiError(f"{p}: error {code}" + (f"/{subcode}" if subcode else "") + f": {message}",
+                               code=code, subcode=subcode, transient=transient, ref=cap.ref)
+            wait = regain_seconds(cap)
+            if wait is not None and wait > self.max_wait_seconds:
+                raise ApiError(f"{p}: throttled (code {code}) for about {wait / 60:.0f} min, longer than this run "
+                               f"waits; the account is retried on the next run: {message}", code=code,
+                               subcode=subcode, transient=True, ref=cap.ref)
+            self._backoff(attempt, wait)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int, at_least: float | None = None) -> None:
+        """Exponential backoff, or the platform's estimate when longer; never over `max_wait_seconds`."""
+        self._sleep(min(max(self.backoff_seconds * 2 ** attempt, at_least or 0), self.max_wait_seconds))
+
+    def _pages(self, url: str, params: dict[str, Any] | None, *, from_body: Capture | None = None
+               ) -> Iterator[tuple[Capture, list]]:
+        """The pages of a listing. `from_body`: `url` is a `next` taken from that capture's body (embedded
+        replies that continue), so it is checked like every later `next`.
+
+        A cursor goes stale when the item it points at is deleted meanwhile (2642, §0.6): the listing is then
+        read again from the top, once. Items listed twice are harmless (detection keeps the first sighting)."""
+        listed = False
+        try:
+            for page in self._listing(url, params, from_body):
+                listed = True
+                yield page
+        except ApiError as exc:
+            if exc.code != STALE_CURSOR_CODE or not listed or from_body is not None:
+                raise
+            self._note(f"{self.platform}: a paging cursor of {urlsplit(url).path} went stale (the item it pointed "
+                       f"at was deleted meanwhile); the listing was read again from the top: {exc}")
+            yield from self._listing(url, params, None)
+
+    def _listing(self, url: str, params: dict[str, Any] | None, from_body: Capture | None
+                 ) -> Iterator[tuple[Capture, list]]:
+        origin = urlsplit(self.account.api_base_url)[:2]
+        guard = PagingGuard(self.platform, urlsplit(url).path, "paging.next")
+        if from_body is not None:
+            check_host(url, origin, self.platform, from_body)
+            guard.next(url, from_body)
+        next_page: str | None = url
+        first = True
+        while next_page:
+            cap, doc = self._graph(next_page, params if first else None)
+            first = False
+            data = doc.get("data") if isinstance(doc, dict) else None
+            if not isinstance(data, list):
+                raise ApiError(f"{self.platform}: page from {cap.url} has no data list", ref=cap.ref,
+                               payload=doc if not isinstance(doc, (dict, list)) else None)
+            yield cap, data
+            next_page = next_url(doc, cap, self.platform, origin, guard)  # on the API's host, never twice
+
+    # -- the walk ------------------------------------------------------------------------------------------
+
+    def root_subtree(self, root: Item, *parts: Iterator[Item | Invalid]) -> Iterator[Item | Invalid]:
+        """`subtree()`, except that a permanent answer about this one root does not end the whole walk: the
+        root was deleted while we walked (100/33), or reading under it needs a permission we lack (10, 200-299:
+        a visitor's post, say). The root is then left out of `walked_roots`, so nothing under it is taken for
+        removed. Anything else (throttling, the token, an unknown error) still ends the walk."""
+        try:
+            yield from self.subtree(root, *parts)
+        except ApiError as exc:
+            if does_not_exist(exc):
+                return
+            if not is_permission(exc.code):
+                raise
+            self._note(f"{self.platform}: what is under {root.kind} {root.platform_id} could not be read, a "
+                       f"permission is missing (nothing under it is taken for removed): {exc}")
+
+    # -- direct lookup -------------------------------------------------------------------------------------
+
+    def exists(self, kind: str, platform_id: str) -> bool | None:
+        object_id = platform_id.split(":", 1)[0]  # media ids made up here ("<post>:attachment:0") → the post
+        if not object_id:
+            return None
+        try:
+            self._graph(f"{self.account.api_base_url}/{path_segment(object_id)}", {"fields": "id"})
+        except ApiError as exc:
+            return lookup_answer(exc)
+        return True
+
+
+def lookup_answer(exc: ApiError) -> bool | None:
+    """What a failed direct lookup says about the item: False when it does not exist (100/33), None when the
+    answer is permanent but not conclusive (a permission). A transient failure (throttling, a server error, no
+    answer) says nothing about the item and is raised again: `exists_many` then stops, and the rest of the
+    lookups wait for the next run instead of being taken for removed. So is an expired token."""
+    if isinstance(exc, TokenExpired) or exc.transient:
+        raise exc
+    return False if does_not_exist(exc) else None

@@ -11,28 +11,31 @@ Follows the documented behaviour (shared/reference/platform-apis.md §2):
   replies are not in the listing (or continue on further pages) they are read from
   `GET /{comment-id}/replies`. `hidden` becomes `Item.hidden`. Only comments of media with
   `comments_count` 0 are skipped without a request.
-- Errors are keyed off `error.code`, never the HTTP status: 190/102 → `TokenExpired`; 1, 2 and the
-  throttling codes (4, 17, 32, 613, 8000x) → bounded retries, then a transient `ApiError`; a deleted object
-  answers code 100 / subcode 33, which `exists()` turns into False.
+- Errors are keyed off `error.code`, never the HTTP status (graph.py, shared with Facebook): 190/102 →
+  `TokenExpired`; 1, 2 and the throttling codes (4, 17, 32, 341, 613, 8000x) → bounded retries, waiting the
+  Business Use Case header's `estimated_time_to_regain_access`, then a transient `ApiError`; a deleted object
+  answers code 100 / subcode 33, which `exists()` turns into False. Only 100/33 counts as "deleted while we
+  walked"; other code-100 answers end the walk like any other error.
+- Whether hidden comments stay in `/comments` is disputed (§2.4): `fetch()` reads a known comment directly, and
+  the harvest uses it for archived comments that the listings no longer show (hidden since, or unhidden).
 
 Media items: an IMAGE post's image (platform id = the media id), each carousel child's image (child id), a
 VIDEO's thumbnail (`<id>:thumbnail`) and, subject to `account.media_max_bytes`, its video bytes (`<id>`).
 """
 from __future__ import annotations
 
-import json
-import logging
-import time
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
-from civic_archive.capture import Capture, CaptureError
+from civic_archive.capture import Capture
 from civic_archive.records import Item, Media
-from civic_archive.sources.graph import TOKEN_CODES, TRANSIENT_CODES, check_host, error_code, next_url
-from civic_archive.sources.base import (ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time,
-                                        path_segment)
-
-log = logging.getLogger(__name__)
+from civic_archive.sources.base import (
+    ApiError,
+    Invalid,
+    item_id,
+    parse_time,
+    path_segment,
+)
+from civic_archive.sources.graph import GraphSource, does_not_exist, lookup_answer
 
 CHILD_FIELDS = "id,media_type,media_url,permalink,thumbnail_url,timestamp"
 MEDIA_FIELDS = ("id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count,"
@@ -43,110 +46,9 @@ COMMENT_FIELDS = f"id,text,timestamp,username,from,hidden,like_count,parent_id,r
 PAGE_LIMIT = 50
 
 
-class InstagramSource(Source):
+class InstagramSource(GraphSource):
     platform = "instagram"
-    max_retries = 4
-    backoff_seconds = 2.0
-    max_wait_seconds = 60.0  # never sleep longer than this for one retry
     fetch_video_bytes = True  # VIDEO bytes, subject to account.media_max_bytes (thumbnails always)
-
-    def __init__(self, account, session):
-        super().__init__(account, session)
-        self._sleep = time.sleep
-        self.notes: list[str] = []  # what the run report should say (nothing here fails the account)
-
-    def _note(self, text: str) -> None:
-        self.notes.append(text)
-        log.warning("%s (account %s)", text, self.account.id)
-
-    # -- requests ------------------------------------------------------------------------------------------
-
-    def _graph(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            try:
-                cap = self.session.get(url, params)
-            except CaptureError as exc:  # no response at all: retry, then give up as transient
-                if last:
-                    raise ApiError(f"instagram: {exc}", transient=True, ref=exc.ref) from None
-                self._backoff(attempt)
-                continue
-            try:
-                doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
-            except ApiError as exc:
-                if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
-                    self._backoff(attempt)
-                    continue
-                raise
-            error = doc.get("error") if isinstance(doc, dict) else None
-            if not error:
-                if cap.status >= 400:
-                    if cap.status >= 500 and not last:
-                        self._backoff(attempt)
-                        continue
-                    raise ApiError(f"instagram: HTTP {cap.status} from {cap.url} without an error body",
-                                   transient=cap.status >= 500, ref=cap.ref)
-                return cap, doc
-            if not isinstance(error, dict):
-                raise ApiError(f"instagram: unreadable error {error!r} from {cap.url}", ref=cap.ref)
-            code = error_code(error)
-            subcode = error.get("error_subcode")
-            message = error.get("message", "")
-            if code in TOKEN_CODES:
-                raise TokenExpired(f"instagram: access token rejected (code {code}, subcode {subcode}): {message}",
-                                   code=code, ref=cap.ref)
-            transient = code in TRANSIENT_CODES or bool(error.get("is_transient")) or cap.status >= 500
-            if not transient or last:
-                exc = ApiError(f"instagram: error {code}" + (f"/{subcode}" if subcode else "") + f": {message}",
-                               code=code, transient=transient, ref=cap.ref)
-                exc.subcode = subcode
-                raise exc
-            wait = self._regain_seconds(cap)
-            if wait is not None and wait > self.max_wait_seconds:
-                raise ApiError(f"instagram: throttled (code {code}) for about {wait / 60:.0f} min, longer than "
-                               f"this run waits; the account is retried on the next run: {message}",
-                               code=code, transient=True, ref=cap.ref)
-            self._backoff(attempt, wait)
-        raise AssertionError("unreachable")
-
-    def _backoff(self, attempt: int, wait: float | None = None) -> None:
-        self._sleep(min(wait if wait is not None else self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
-
-    @staticmethod
-    def _regain_seconds(cap: Capture) -> float | None:
-        """`estimated_time_to_regain_access` (minutes) from the Business Use Case header, if any."""
-        header = cap.headers.get("X-Business-Use-Case-Usage")
-        if not header:
-            return None
-        try:
-            usage = json.loads(header)
-            minutes = [entry.get("estimated_time_to_regain_access") or 0
-                       for entries in usage.values() for entry in entries]
-        except (ValueError, AttributeError, TypeError):
-            return None
-        best = max((m for m in minutes if isinstance(m, (int, float))), default=0)
-        return best * 60.0 if best > 0 else None
-
-    def _pages(self, url: str, params: dict[str, Any] | None, *, from_body: Capture | None = None
-               ) -> Iterator[tuple[Capture, list]]:
-        """The pages of a listing. `from_body`: `url` is a `next` taken from that capture's body (embedded
-        replies that continue), so it is checked like every later `next`."""
-        origin = urlsplit(self.account.api_base_url)[:2]
-        guard = PagingGuard("instagram", urlsplit(url).path, "paging.next")
-        if from_body is not None:
-            check_host(url, origin, "instagram", from_body)
-            guard.next(url, from_body)
-        next_page: str | None = url
-        first = True
-        while next_page:
-            cap, doc = self._graph(next_page, params if first else None)
-            first = False
-            data = doc.get("data") if isinstance(doc, dict) else None
-            if not isinstance(data, list):
-                raise ApiError(f"instagram: page from {cap.url} has no data list", ref=cap.ref,
-                               payload=doc if not isinstance(doc, (dict, list)) else None)
-            yield cap, data
-            next_page = next_url(doc, cap, "instagram", origin, guard)
 
     # -- the walk ------------------------------------------------------------------------------------------
 
@@ -160,7 +62,7 @@ class InstagramSource(Source):
                     children = self._children(raw, cap)
                     post = self._post(raw, cap, children)
                 except ApiError as exc:
-                    if exc.code == 100:  # deleted while we were paging: it will simply not be seen
+                    if does_not_exist(exc):  # deleted while we were paging: it will simply not be seen
                         continue
                     raise
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -168,7 +70,8 @@ class InstagramSource(Source):
                     continue
                 created.append(post.created_at)
                 yield post
-                yield from self.subtree(post, self._media(post, children), self._comments(post))
+                if post.platform_id not in self.walked_roots:  # listed twice (a restarted listing): walked once
+                    yield from self.root_subtree(post, self._media(post, children), self._comments(post))
             if self.past_window(created):
                 break
         self.complete = True
@@ -246,31 +149,27 @@ class InstagramSource(Source):
         base = self.account.api_base_url
         listed = 0
         pending: list[str] = []  # comments whose replies were not in the listing
-        try:
-            for cap, comments in self._pages(f"{base}/{path_segment(post.platform_id)}/comments",
-                                             {"fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}):
-                for raw in comments:
-                    try:
-                        comment = self._comment(raw, cap, "comment", post.platform_id)
-                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                        yield Invalid(f"instagram comment on {post.platform_id}: {exc}", raw, cap.ref)
-                        continue
+        # A media deleted while we walk answers 100/33 here: root_subtree() skips it.
+        for cap, comments in self._pages(f"{base}/{path_segment(post.platform_id)}/comments",
+                                         {"fields": COMMENT_FIELDS, "limit": PAGE_LIMIT}):
+            for raw in comments:
+                try:
+                    comment = self._comment(raw, cap, "comment", post.platform_id)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    yield Invalid(f"instagram comment on {post.platform_id}: {exc}", raw, cap.ref)
+                    continue
+                listed += 1
+                yield comment
+                replies = raw.get("replies")
+                if not (isinstance(replies, dict) and isinstance(replies.get("data"), list)):
+                    pending.append(comment.platform_id)
+                    continue
+                for reply_raw in replies["data"]:
                     listed += 1
-                    yield comment
-                    replies = raw.get("replies")
-                    if not (isinstance(replies, dict) and isinstance(replies.get("data"), list)):
-                        pending.append(comment.platform_id)
-                        continue
-                    for reply_raw in replies["data"]:
-                        listed += 1
-                        yield self._reply(reply_raw, cap, comment.platform_id)
-                    more = _next(replies)
-                    if more:
-                        listed += yield from self._replies(more, None, comment.platform_id, from_body=cap)
-        except ApiError as exc:
-            if exc.code == 100:  # the media was deleted while we walked; its comments go with it
-                return
-            raise
+                    yield self._reply(reply_raw, cap, comment.platform_id)
+                more = _next(replies)
+                if more:
+                    listed += yield from self._replies(more, None, comment.platform_id, from_body=cap)
         if listed == 0 and isinstance(total, int) and total > 0:
             # Observed: an empty page with cursors and no `next` although comments_count > 0 (ref §2.2).
             self._note(f"instagram: media {post.platform_id} reports {total} comments but its comment listing "
@@ -282,7 +181,7 @@ class InstagramSource(Source):
                     yield from self._replies(f"{base}/{path_segment(comment_id)}/replies",
                                              {"fields": REPLY_FIELDS, "limit": PAGE_LIMIT}, comment_id)
                 except ApiError as exc:
-                    if exc.code != 100:  # "cannot get replies to a comment that has been deleted"
+                    if not does_not_exist(exc):  # "cannot get replies to a comment that has been deleted"
                         raise
 
     def _replies(self, url: str, params: dict | None, comment_id: str, from_body: Capture | None = None):
@@ -318,16 +217,15 @@ class InstagramSource(Source):
     def fetch(self, kind: str, platform_id: str) -> Item | Invalid | bool | None:
         """The item as it is now, read directly: an `Item` (e.g. a comment that left the listings because it
         was hidden: whether hidden comments stay in `/comments` is disputed, §2.4), False if the platform
-        says it does not exist (100/33), None if not conclusive or not a kind that can be read alone."""
+        says it does not exist (100/33), None if not conclusive; media items are only looked up (`exists`). A
+        transient failure is raised (graph.lookup_answer)."""
         if kind not in ("post", "comment", "reply"):
-            return None
+            return self.exists(kind, platform_id)
         fields = MEDIA_FIELDS if kind == "post" else f"{REPLY_FIELDS},media{{id}}"
         try:
             cap, raw = self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": fields})
-        except TokenExpired:
-            raise
         except ApiError as exc:
-            return False if _does_not_exist(exc) else None
+            return lookup_answer(exc)
         try:
             if kind == "post":
                 return self._post(raw, cap, self._children(raw, cap))
@@ -337,23 +235,6 @@ class InstagramSource(Source):
             return self._comment(raw, cap, kind, parent)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             return Invalid(f"instagram {kind} {platform_id}: {exc}", raw, cap.ref)
-
-    def exists(self, kind: str, platform_id: str) -> bool | None:
-        object_id = platform_id.split(":", 1)[0]  # media items: "<media-id>:thumbnail" → the media
-        if not object_id:
-            return None
-        try:
-            self._graph(f"{self.account.api_base_url}/{path_segment(object_id)}", {"fields": "id"})
-        except TokenExpired:
-            raise
-        except ApiError as exc:
-            return False if _does_not_exist(exc) else None
-        return True
-
-
-def _does_not_exist(exc: ApiError) -> bool:
-    """Code 100 with subcode 33 (or its message): the object was deleted. Other code-100 answers are not proof."""
-    return exc.code == 100 and (getattr(exc, "subcode", None) == 33 or "does not exist" in str(exc))
 
 
 def _next(doc: Any) -> str | None:

@@ -3,20 +3,27 @@
 Follows the documented behaviour (shared/reference/platform-apis.md §3):
 - `GET /users/:id/tweets` (max_results=100) paged with `pagination_token` = `meta.next_token` until
   `meta.next_token` is absent (the same token twice is a paging loop, a token that is not a string an error:
-  base.PagingGuard). Partial errors (`errors[]` beside `data` in an HTTP 200) go into the run report's notes. An empty page is `{"meta":{"result_count":0}}` without `data`. The API only
+  base.PagingGuard). Partial errors (`errors[]` beside `data` in an HTTP 200) go into the run report's
+  notes. An empty page is `{"meta":{"result_count":0}}` without `data`. The API only
   reaches the account's 3,200 most recent posts; older ones are not listed (the harvest's direct lookup
   keeps them from being taken for removed).
-- Replies: `GET /tweets/search/recent?query=conversation_id:<post id>` paged with `next_token`, for every
-  post of the account that is the root of its conversation and has replies. Recent search only covers the
-  last ~7 days, so a reply older than that can never be listed again: its removal is only detectable by
-  direct lookup (`exists`, `GET /tweets?ids=`), not by its absence from the walk.
+- Replies: `GET /tweets/search/recent?query=conversation_id:A OR conversation_id:B …` (queries of at most
+  512 characters, ~13 posts each) paged with `next_token`, for the posts of the account that have replies;
+  each reply goes under the post its `conversation_id` names. Recent search only covers the last ~7 days,
+  so a reply by others older than that can never be listed again (`covers()` says so, reckoning the seven
+  days from the run's clock and the newest post or reply listed, never from the machine's clock). A 403 on
+  search (an access level without it) is noted, and those posts' replies are not taken for removed.
+- The account's own replies are in its timeline (whoever started the conversation): each is a root of its
+  own, re-checked whenever the timeline is read. X keeps replies to a deleted post readable, so they are
+  looked up rather than taken for deleted with their post (`comments_die_with_root = False`).
 - Kinds follow the conversation's shape: a post that replies to nothing is a "post"; a reply to the
   conversation's root is a "comment"; a reply to a reply is a "reply" (parent = the `replied_to` post).
 - Edits: every edit is a new post id; `edit_history_tweet_ids` lists them oldest first. All ids of an edit
   chain map to ONE item whose platform id is the first (original) id, so an edit becomes a new version.
-  A listing only shows the latest version, so `created_at` — the original's time — is looked up
-  (`GET /tweets?ids=<first ids>`, one request per page with edits; the first id's snowflake time if that
-  fails); `updated_at` is the latest version's `created_at`.
+  A listing only shows the latest version; `created_at` — the original's time — comes from the earlier
+  versions in `includes.tweets` (expansion `edit_history_tweet_ids`), else it is looked up (`GET /tweets?ids=
+  <first ids>`, one request per page; the first id's snowflake time if that fails); `updated_at` is the
+  latest version's `created_at`.
 - Direct lookup: `exists()` / `exists_many()` use `GET /tweets?ids=` (up to 100 ids a request): a deleted
   post comes back as an `errors[]` entry of type …/resource-not-found ("Not Found Error") in an HTTP 200.
 - Rate limits: `x-rate-limit-remaining` / `x-rate-limit-reset` are tracked per endpoint; an exhausted window
@@ -39,18 +46,34 @@ from urllib.parse import urlsplit
 
 from civic_archive.capture import Capture, CaptureError
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.base import (
+    ApiError,
+    Invalid,
+    PagingGuard,
+    Source,
+    TokenExpired,
+    item_id,
+    parse_time,
+)
 
 RECENT_SEARCH_REACH = timedelta(days=7)  # platform-apis.md §3.3: recent search covers the last seven days
+QUERY_LIMIT = 512  # characters in a recent-search query (X's "Build a query": 512 for self-serve access)
 
 log = logging.getLogger(__name__)
 
+# The archiving field set of platform-apis.md §3.1 (twarc's defaults), less context_annotations. With the
+# `edit_history_tweet_ids` expansion the earlier versions of an edited post come in `includes.tweets`, so
+# the original's time needs no extra lookup; polls and places come in `includes.polls` / `includes.places`
+# (kept in the WARC with the page).
 TWEET_FIELDS = ("id,text,created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,attachments,"
                 "edit_history_tweet_ids,edit_controls,public_metrics,entities,note_tweet,lang,possibly_sensitive,"
-                "reply_settings")
-EXPANSIONS = "author_id,attachments.media_keys,referenced_tweets.id"
-MEDIA_FIELDS = "media_key,type,url,preview_image_url,alt_text,width,height,duration_ms"
+                "reply_settings,withheld,source,geo")
+EXPANSIONS = ("author_id,attachments.media_keys,referenced_tweets.id,edit_history_tweet_ids,attachments.poll_ids,"
+              "geo.place_id")
+MEDIA_FIELDS = "media_key,type,url,preview_image_url,alt_text,width,height,duration_ms,variants"
 USER_FIELDS = "id,name,username"
+POLL_FIELDS = "id,options,duration_minutes,end_datetime,voting_status"
+PLACE_FIELDS = "id,full_name,name,country,country_code,place_type,geo,contained_within"
 PAGE_SIZE = 100
 LOOKUP_BATCH = 100
 TWITTER_EPOCH_MS = 1288834974657
@@ -59,6 +82,7 @@ NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 
 class XSource(Source):
     platform = "x"
+    comments_die_with_root = False  # replies to a deleted post stay readable on X: they are looked up
     max_retries = 4
     backoff_seconds = 2.0
     max_wait_seconds = 60.0  # the longest single wait for a rate-limit window
@@ -76,6 +100,7 @@ class XSource(Source):
         self._windows: dict[str, tuple[int, float]] = {}  # endpoint → (remaining, reset epoch)
         self._root_of: dict[str, str] = {}  # any version id → the edit chain's first id
         self._original_time: dict[str, datetime] = {}  # edit chain's first id → when it was first posted
+        self._newest: datetime | None = None  # the latest post/reply time the walk listed (platform evidence)
         self.notes: list[str] = []
 
     # -- requests ------------------------------------------------------------------------------------------
@@ -180,7 +205,8 @@ class XSource(Source):
 
     def _params(self) -> dict[str, Any]:
         return {"max_results": PAGE_SIZE, "tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS,
-                "media.fields": MEDIA_FIELDS, "user.fields": USER_FIELDS}
+                "media.fields": MEDIA_FIELDS, "user.fields": USER_FIELDS, "poll.fields": POLL_FIELDS,
+                "place.fields": PLACE_FIELDS}
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
@@ -208,41 +234,78 @@ class XSource(Source):
                 emitted[(item.kind, item.platform_id)] = item.content_sha256()
                 superseded.pop(item.platform_id, None)
                 created.append(item.created_at)
-                yield item
-                yield from self._media(item, attachments, fetched_media)
-                if item.kind == "post" and self.in_window(item.created_at):
-                    if _has_replies(raw):
-                        roots_with_replies.append(item.platform_id)
-                    else:
-                        self.walked_roots.add(item.platform_id)
+                yield from self._timeline_item(item, attachments, fetched_media)
+                if item.kind == "post" and self.in_window(item.created_at) and _has_replies(raw):
+                    roots_with_replies.append(item.platform_id)
+                elif self.in_window(item.created_at):
+                    self.walked_roots.add(item.platform_id)
             if self.past_window(created):
                 break
         for root, (item, attachments) in superseded.items():  # a chain whose latest version was not listed
             if (item.kind, root) in emitted:
                 continue
             emitted[(item.kind, root)] = item.content_sha256()
-            yield item
-            yield from self._media(item, attachments, fetched_media)
+            yield from self._timeline_item(item, attachments, fetched_media)
             if item.kind == "post" and _has_replies(item.raw):
                 roots_with_replies.append(root)
         if self.search_replies:
-            for root in roots_with_replies:
-                for reply in self._replies(root, emitted):
-                    if isinstance(reply, Item):
-                        reply.root_platform_id = root
-                    yield reply
-                self.walked_roots.add(root)
+            yield from self._search(roots_with_replies, emitted)
         self.complete = True
 
-    def covers(self, kind: str, platform_id: str, created_at: datetime) -> bool:
-        """Replies are listed only through recent search, which reaches back about seven days."""
-        if kind == "post" or self.search_path.endswith("/all"):
-            return True
-        return created_at >= datetime.now(timezone.utc) - RECENT_SEARCH_REACH
+    def _timeline_item(self, item: Item, attachments: list[dict], fetched_media: set[str]
+                       ) -> Iterator[Item | Invalid]:
+        """A post or reply of the account's timeline, then its media. The timeline lists the account's own
+        replies directly (whoever started the conversation), so each is a root of its own: its removal is
+        checked whenever the timeline is read, not only while recent search still reaches its conversation."""
+        self._saw(item)
+        if item.kind != "post":
+            item.root_platform_id = item.platform_id
+        yield item
+        yield from self._media(item, attachments, fetched_media)
 
-    def _replies(self, root: str, emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
-        """Replies in the post's conversation that recent search still covers (the last ~7 days)."""
-        params = {**self._params(), "query": f"conversation_id:{root}"}
+    def _saw(self, item: Item) -> None:
+        latest = item.updated_at or item.created_at
+        if self._newest is None or latest > self._newest:
+            self._newest = latest
+
+    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None) -> bool:
+        """The timeline lists the account's posts, their media and the account's own replies (roots of their
+        own); everyone else's replies are listed only by recent search, which reaches back seven days."""
+        if kind in ("post", "media") or root_platform_id == platform_id or self.search_path.endswith("/all"):
+            return True
+        return created_at >= self._platform_now() - RECENT_SEARCH_REACH
+
+    def _platform_now(self) -> datetime:
+        """The latest "now" this run can vouch for the platform: the run's own clock (the harvest's, not the
+        machine's), but no later than the newest post or reply the walk listed. A "now" later than the
+        platform's would put replies recent search still lists outside its seven days, and their deletion
+        would go unnoticed; an earlier one only costs a few more lookups."""
+        now = self.session.clock()
+        return min(now, self._newest) if self._newest is not None else now
+
+    def _search(self, roots: list[str], emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
+        """The replies to `roots`, by recent search over as many conversations as fit in one query. A 403
+        (the access level has no search, or none of this kind) is noted once: the replies are then not
+        listed, their posts are not counted as walked, and the rest of the walk stands."""
+        for batch in _query_batches(roots):
+            try:
+                yield from self._replies(batch, emitted)
+            except TokenExpired:
+                raise
+            except ApiError as exc:
+                if exc.code != 403 or exc.transient:
+                    raise
+                self.notes.append(f"x: replies are not listed: {self.search_path} refused (HTTP 403: "
+                                  f"{str(exc)[:300]}); the posts and the account's own replies are archived, "
+                                  "and no reply by others is taken for removed")
+                return
+            self.walked_roots.update(batch)
+
+    def _replies(self, roots: list[str], emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
+        """Replies in the conversations of `roots` that recent search still covers (the last ~7 days), each
+        under the root of its conversation (`conversation_id`)."""
+        query = " OR ".join(f"conversation_id:{root}" for root in roots)
+        params = {**self._params(), "query": query}
         held: dict[str, Item] = {}
         for cap, doc in self._pages(f"{self.account.api_base_url}/{self.search_path}", params, "next_token"):
             users, _ = self._includes(doc)
@@ -250,9 +313,11 @@ class XSource(Source):
             for raw in doc["data"]:
                 try:
                     item = self._tweet(raw, cap, users)
+                    item.root_platform_id = self._conversation_root(raw, roots)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    yield Invalid(f"x reply in conversation {root}: {exc}", raw, cap.ref)
+                    yield Invalid(f"x reply in conversation {query[:200]}: {exc}", raw, cap.ref)
                     continue
+                self._saw(item)
                 if _seen_before(emitted, item, raw):
                     continue
                 if not _is_latest(raw):
@@ -266,23 +331,39 @@ class XSource(Source):
                 emitted[(item.kind, root_id)] = item.content_sha256()
                 yield item
 
+    def _conversation_root(self, raw: dict, roots: list[str]) -> str:
+        """Which of the searched posts a reply belongs to (its `conversation_id`, as the edit chain's first id)."""
+        conversation = raw.get("conversation_id")
+        root = self._root_of.get(conversation, conversation) if isinstance(conversation, str) else None
+        if root in roots:
+            return root
+        if len(roots) == 1:
+            return roots[0]
+        raise ValueError(f"conversation_id {str(conversation)[:100]!r} is none of the conversations searched")
+
     def _includes(self, doc: dict) -> tuple[dict[str, dict], dict[str, dict]]:
         includes = doc.get("includes") if isinstance(doc.get("includes"), dict) else {}
         users = {u["id"]: u for u in _list(includes.get("users"))
                  if isinstance(u, dict) and isinstance(u.get("id"), str)}
         media = {m["media_key"]: m for m in _list(includes.get("media"))
                  if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
-        for tweet in _list(includes.get("tweets")):  # referenced posts: learn their edit chains
+        for tweet in _list(includes.get("tweets")):  # referenced posts and earlier versions: learn edit chains
             if isinstance(tweet, dict):
                 history = tweet.get("edit_history_tweet_ids")
                 if isinstance(history, list) and history and all(isinstance(i, str) for i in history):
                     for version in history:
                         self._root_of.setdefault(version, history[0])
+                    if tweet.get("id") == history[0]:  # an edited post's original: when it was first posted
+                        try:
+                            self._original_time.setdefault(history[0], parse_time(tweet.get("created_at")))
+                        except ValueError:
+                            pass
         return users, media
 
     def _learn_originals(self, tweets: list) -> None:
-        """When each edited post was first posted: the listing only carries the latest version's
-        `created_at`, so the originals are looked up (one `GET /tweets?ids=` per page that has edits)."""
+        """When each edited post was first posted: the listing carries the latest version's `created_at`,
+        and the original's only in `includes.tweets`; originals missing there are looked up (one
+        `GET /tweets?ids=` per page that has such edits)."""
         wanted = set()
         for raw in tweets:
             history = raw.get("edit_history_tweet_ids") if isinstance(raw, dict) else None
@@ -376,7 +457,8 @@ class XSource(Source):
                 return Item(kind="media", platform_id=key, parent_platform_id=item.platform_id,
                             created_at=item.created_at, raw=media, ref=item.ref, author_id=item.author_id,
                             author_name=item.author_name, text=media.get("alt_text"), permalink=item.permalink,
-                            hidden=item.hidden, content={"sha256": m.sha256, "type": media.get("type")}, media=m)
+                            hidden=item.hidden, content={"sha256": m.sha256, "type": media.get("type")}, media=m,
+                            root_platform_id=item.root_platform_id or item.platform_id)
 
             yield self.media_item(f"x media {key}", key, url, media, item.ref, build)
 
@@ -451,6 +533,22 @@ def _problem_doc(doc: Any) -> str:
     return "; ".join(parts) or repr(doc)[:200]
 
 
+
+
+def _query_batches(roots: list[str]) -> Iterator[list[str]]:
+    """`roots` in groups whose `conversation_id:A OR conversation_id:B …` query fits in QUERY_LIMIT: one
+    search (and one request of the search's small rate limit) per ~13 posts instead of one per post."""
+    batch: list[str] = []
+    length = 0
+    for root in roots:
+        term = len("conversation_id:") + len(root)
+        if batch and length + len(" OR ") + term > QUERY_LIMIT:
+            yield batch
+            batch, length = [], 0
+        length += term + (len(" OR ") if batch else 0)
+        batch.append(root)
+    if batch:
+        yield batch
 
 
 def _list(value: Any) -> list:

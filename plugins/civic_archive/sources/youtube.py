@@ -13,13 +13,17 @@ Follows the documented behaviour (shared/reference/platform-apis.md §4):
   `Item.hidden`). Those two listings need the channel owner's OAuth token: a 401/403 for them is noted in
   `self.notes`, and they are not asked again for the rest of the walk (the account itself goes on).
   A thread embeds only some replies: when `totalReplyCount` exceeds them, `GET /comments?part=snippet&
-  parentId=…` lists them all. 403 `commentsDisabled` just means the video has no comments.
+  parentId=…` lists them all. 403 `commentsDisabled`: the video's existing comments are no longer shown
+  (noted; they are recorded as removed). A comment that leaves all three listings yet still answers
+  `GET /comments?id=` was moderated out of view (`rejected`, §4.5): recorded as removed, when all three
+  listings of its video were read this run (not with an API key, which cannot read the held ones).
 - Errors in Google's shape `{"error":{"code","message","errors":[{"domain","reason"}]}}`:
   `quotaExceeded` / `dailyLimitExceeded` → `QuotaExceeded` (not transient: the account stops until the
   quota resets at midnight Pacific Time, i.e. the next nightly run); 401 → `TokenExpired`; 5xx,
   `backendError`, `rateLimitExceeded`, `userRateLimitExceeded`, 429 → bounded retries.
 - Every list call costs 1 quota unit of the project's 10,000/day: about 3 + N_videos/50 · 2 + 3 per video
-  (+ reply pages) per night.
+  (+ reply pages) per night; the published listing is not asked for a video whose `statistics.commentCount`
+  is "0" (the held and spam listings are: they are not counted there).
 
 Media: the largest thumbnail of each video (`<video id>:thumbnail`). Video bytes are not available through
 the Data API and are not fetched.
@@ -30,9 +34,17 @@ import logging
 import time
 from typing import Any, Iterable, Iterator
 
-from civic_archive.capture import ApiKeyAuth, Capture, CaptureError
+from civic_archive.capture import ApiKeyAuth, Capture
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import ApiError, Invalid, PagingGuard, Source, TokenExpired, item_id, parse_time
+from civic_archive.sources.base import (
+    ApiError,
+    Invalid,
+    PagingGuard,
+    Source,
+    TokenExpired,
+    item_id,
+    parse_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +75,13 @@ class YouTubeSource(Source):
         super().__init__(account, session)
         self._sleep = time.sleep
         self._quota_error: QuotaExceeded | None = None
-        self._moderation_allowed = not isinstance(getattr(session, "auth", None), ApiKeyAuth)
+        self._api_key = isinstance(getattr(session, "auth", None), ApiKeyAuth)
+        self._moderation_allowed = not self._api_key
+        # Videos whose comments this walk read in full, in all three moderation listings (so a comment of
+        # theirs that is in none of them, yet still exists, is out of public view: `rejected`, §4.5), and
+        # videos whose comments are disabled (the existing comments are no longer shown).
+        self._all_listings_read: set[str] = set()
+        self._comments_disabled: set[str] = set()
         self.notes: list[str] = []
         if not self._moderation_allowed:
             self._note("youtube: held-for-review and likely-spam comments are not listed: an API key cannot "
@@ -82,20 +100,10 @@ class YouTubeSource(Source):
         url = f"{self.account.api_base_url}/{path}"
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
-            try:
-                cap = self.session.get(url, params)
-            except CaptureError as exc:
-                if last:
-                    raise ApiError(f"youtube: {exc}", transient=True, ref=exc.ref) from None
-                self._backoff(attempt)
+            got = self.try_get_json(url, params, attempt, last)
+            if got is None:
                 continue
-            try:
-                doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
-            except ApiError as exc:
-                if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
-                    self._backoff(attempt)
-                    continue
-                raise
+            cap, doc = got
             error = doc.get("error") if isinstance(doc, dict) else None
             if error is None and cap.status < 400:
                 if not isinstance(doc, dict):
@@ -192,6 +200,11 @@ class YouTubeSource(Source):
                 # A listed id missing from /videos was deleted (or made private) in between: not seen.
             if self.past_window(created):
                 break
+        if self._comments_disabled:
+            disabled = sorted(self._comments_disabled)
+            shown = ", ".join(disabled[:10]) + (" …" if len(disabled) > 10 else "")
+            self._note(f"youtube: comments are disabled on {len(disabled)} video(s) ({shown}): "
+                       "none of their comments is shown to the public; any archived earlier are recorded as removed")
         self.complete = True
 
     def _thumbnails(self, video: Item) -> Iterator[Item | Invalid]:
@@ -250,12 +263,19 @@ class YouTubeSource(Source):
         listings: list[str | None] = [None]
         if self._moderation_allowed:
             listings += list(self.moderation_statuses)
+        read = 0  # listings read to their end
         for status in listings:
             if status is not None and not self._moderation_allowed:
                 break
+            if status is None and _no_public_comments(video):
+                # The video says its published listing is empty: not asked (a quota unit saved). Not counted
+                # as read either: the count can lag, and a comment of this video missing from the listings
+                # must then not be taken for moderated out of view.
+                continue
             params = dict(base, moderationStatus=status) if status else base
             try:
                 yield from self._threads(video, params, status, seen)
+                read += 1
             except QuotaExceeded:
                 raise
             except TokenExpired:
@@ -264,13 +284,19 @@ class YouTubeSource(Source):
                 self._moderation_denied(status, "HTTP 401")
             except ApiError as exc:
                 if exc.code == "commentsDisabled":
-                    return  # nothing to list for this video, in any moderation state
+                    # The existing comments are hidden from the public (they come back if comments are
+                    # turned on again): the subtree counts as walked, and `exists_many` answers "not
+                    # conclusive" for its comments, so they are recorded as removed.
+                    self._comments_disabled.add(video.platform_id)
+                    return
                 if exc.code in ("videoNotFound", 404):
                     return  # deleted while we walked
                 if status is not None and exc.code in ("forbidden", "insufficientPermissions", 403):
                     self._moderation_denied(status, f"{exc.code}")
                     continue
                 raise
+        if read == 1 + len(self.moderation_statuses):
+            self._all_listings_read.add(video.platform_id)
 
     def _moderation_denied(self, status: str, why: str) -> None:
         self._moderation_allowed = False
@@ -355,7 +381,10 @@ class YouTubeSource(Source):
 
     def exists_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
         """Videos via `GET /videos?id=` and comments via `GET /comments?id=`, 50 ids a request; an id
-        missing from `items` no longer exists (or, for a video, is private to a non-owner token)."""
+        missing from `items` no longer exists (False). Not conclusive (None, recorded as removed): a video
+        missing for an API key (it may be private, §4.5: only the owner's token sees those), and a comment
+        that still exists although its video's listings were all read this run without it (moderated out
+        of public view: `rejected`, §4.5) or its video's comments are disabled."""
         keys = list(keys)
         answers: dict[tuple[str, str], bool | None] = {k: None for k in keys}
         videos = sorted({pid.split(":", 1)[0] for kind, pid in keys if kind in ("video", "media", "post")})
@@ -378,13 +407,27 @@ class YouTubeSource(Source):
                 items = doc.get("items")
                 if not isinstance(items, list):
                     continue  # not conclusive
-                present = {i.get("id") for i in items if isinstance(i, dict)}
+                present = {i.get("id"): i for i in items if isinstance(i, dict)}
                 for i in batch:
-                    found[i] = i in present
+                    if i not in present:
+                        found[i] = None if path == "videos" and self._api_key else False
+                    elif path == "comments" and self._out_of_view(present[i]):
+                        found[i] = None
+                    else:
+                        found[i] = True
         for kind, pid in keys:
             lookup = pid.split(":", 1)[0] if kind in ("video", "media", "post") else pid
             answers[(kind, pid)] = found.get(lookup)
         return answers
+
+    def _out_of_view(self, comment: dict) -> bool:
+        """Whether a comment the id lookup still returns is out of public view: its video's comments are
+        disabled, or its video's three moderation listings were all read this run and it was in none of them
+        (the id lookup does not say `moderationStatus`, §4.2)."""
+        snippet = comment.get("snippet") if isinstance(comment.get("snippet"), dict) else {}
+        video_id = snippet.get("videoId")
+        return isinstance(video_id, str) and (video_id in self._all_listings_read
+                                              or video_id in self._comments_disabled)
 
 
 def _error_parts(error: Any, http_status: int) -> tuple[int | None, str | None, str]:
@@ -399,6 +442,12 @@ def _error_parts(error: Any, http_status: int) -> tuple[int | None, str | None, 
         reason = None
     status = error.get("code") if isinstance(error.get("code"), int) else None
     return status, reason, str(error.get("message") or first.get("message") or "")
+
+
+def _no_public_comments(video: Item) -> bool:
+    """`statistics.commentCount` is "0": no published comment (held and spam ones are not counted)."""
+    stats = video.raw.get("statistics")
+    return isinstance(stats, dict) and stats.get("commentCount") == "0"
 
 
 def _seen_before(seen: dict[str, str], item: Item) -> bool:
