@@ -4,7 +4,7 @@ The archive is built by the archive-path benchmark's harvest (Graph-shaped pages
 `verify --fast` checks object SHA-256s and manifest chains; full `verify` also decompresses every WARC
 record and checks its block and payload digests, and decodes every Parquet file, which `sha256sum` does not
 do. Full verify is measured in one process (`workers=1`) and with its process pool (one worker per CPU,
-asked for explicitly: by default verify uses the pool only for archives of 256 MB or more); `sha256sum` is
+asked for explicitly: by default verify uses the pool only for archives of 16 MB or more); `sha256sum` is
 single-threaded. Each verify variant runs in a fresh process of its own, once to warm up (imports, the
 page cache) and then `repeat` times, best taken: run one after another in one process, a pooled verify
 paid for the memory an in-process one had just used (its forked workers copy those pages), which is not how
