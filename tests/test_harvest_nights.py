@@ -45,6 +45,7 @@ def test_three_nights_instagram_hidden_comments_leave_the_listings(fakes, archiv
     rows = sorted((r for r in all_rows(store, "city-instagram") if r["platform_id"] == hidden_id),
                   key=lambda r: r["version"])
     assert [(r["version"], r["status"]) for r in rows] == [(1, "live"), (2, "hidden"), (3, "live")]
+    assert [r["removed_detected_at"] is not None for r in rows] == [False, True, False]  # read directly: same rule
     with store.open(rows[1]["warc_file"]) as fh:  # version 2 is the direct read of the comment
         fh.seek(rows[1]["warc_offset"])
         record = next(ArchiveIterator(io.BytesIO(fh.read(rows[1]["warc_length"]))))
@@ -142,6 +143,8 @@ def three_nights(platform, fakes, archive_dir):
     if platform != "x":
         hidden = [r for k, r in now.items() if k[1] == to_hide.id]
         assert len(hidden) == 1 and hidden[0]["status"] == "hidden" and hidden[0]["text"] == to_hide.text
+        # DESIGN §5: seen before, then hidden: when that was noticed is recorded, as for a removal
+        assert hidden[0]["removed_detected_at"] == hidden[0]["captured_at"] is not None
 
     # Night 3: unhide; nothing else about these items changes, and the deleted item stays deleted.
     if platform != "x":
@@ -152,6 +155,7 @@ def three_nights(platform, fakes, archive_dir):
     if platform != "x":
         assert now[(gone[0]["kind"], to_hide.id)]["status"] == "live"
         assert now[(gone[0]["kind"], to_hide.id)]["version"] == 3
+        assert now[(gone[0]["kind"], to_hide.id)]["removed_detected_at"] is None  # shown again
     assert now[(gone[0]["kind"], to_delete.id)]["version"] == 2
     assert third.counts["new"] == 0 or third.counts["new"] < first.counts["new"]
     report = verify(store)

@@ -366,6 +366,8 @@ class Detector:
                    OR hidden <> (prev_status = 'hidden')
             )
             SELECT seq, part, what, now_edited AS edited, CAST(new_version AS INTEGER) AS version,
+                   -- hidden from the public since the last run: when that was noticed (DESIGN §5)
+                   hidden AND prev_version IS NOT NULL AND prev_status IS DISTINCT FROM 'hidden' AS hidden_now,
                    CASE WHEN hidden THEN 'hidden' WHEN now_edited THEN 'edited' ELSE 'live' END AS status,
                    substr(sha256(concat_ws(chr(31), $account, kind, platform_id, CAST(new_version AS VARCHAR))),
                           1, 32) AS record_id
@@ -378,8 +380,9 @@ class Detector:
         parts = [r[0] for r in self.con.sql("SELECT DISTINCT part FROM changed ORDER BY part").fetchall()]
         for part in parts:
             rel = self.con.sql(f"""
-                SELECT w.* EXCLUDE (version, status, record_id), c.version, c.status, c.record_id,
-                       c.what, c.edited
+                SELECT w.* EXCLUDE (version, status, record_id, removed_detected_at), c.version, c.status,
+                       c.record_id, CASE WHEN c.hidden_now THEN w.captured_at ELSE w.removed_detected_at END
+                       AS removed_detected_at, c.what, c.edited
                 FROM read_parquet({_parquet_list(self.parts[part])}) AS w
                 JOIN (SELECT * FROM changed WHERE part = $part) AS c ON w.seq = c.seq""", params={"part": part})
             yield from rel.to_arrow_reader(batch_rows)

@@ -543,6 +543,8 @@ def _read_again(c: dict, obj, row_of: Callable[..., dict | None]) -> dict | None
         return None
     row.update(what="edited" if edited else "hidden" if obj.hidden else "unhidden", hidden=obj.hidden,
                root_platform_id=c["root_platform_id"], edited=now_edited, part=partition(row))
+    if obj.hidden and not was_hidden:  # hidden from the public since it was last seen: noticed now
+        row["removed_detected_at"] = row["captured_at"]
     return row
 
 
