@@ -8,7 +8,8 @@ Identities (actions as SeaweedFS 4.48 understands them; checked against the runn
                    refused (AccessDenied) without PutObjectRetention, as on AWS; the grant cannot shorten a
                    retention (that needs BypassGovernanceRetention) nor touch legal holds.
 - auditor:         Read, List.
-- records_officer: Read, List, PutObjectLegalHold (places and releases legal holds).
+- records_officer: Read, Write, List, PutObjectLegalHold (places and releases legal holds) + PutObjectRetention
+                   (its hold documents and export copies are written locked, like every object).
 - disposition:     Read, Write, List, BypassGovernanceRetention (Write includes deleting versions).
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ IDENTITIES: dict[str, list[str]] = {
     "harvester": ["Read", "Write", "List", "Tagging", "PutObjectRetention"],
     "auditor": ["Read", "List"],
     # Hold documents are archive objects (holds/{id}.json), so the records officer also writes.
-    "records_officer": ["Read", "Write", "List", "PutObjectLegalHold"],
+    # ... locked like every object (DESIGN §5), hence PutObjectRetention.
+    "records_officer": ["Read", "Write", "List", "PutObjectLegalHold", "PutObjectRetention"],
     # Log entries are written locked, hence PutObjectRetention; the store never sends the bypass header.
     "disposition": ["Read", "Write", "List", "PutObjectRetention", "BypassGovernanceRetention"],
 }

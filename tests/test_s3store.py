@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import civic_archive.s3store as s3store
-from civic_archive.s3store import S3Store
+from civic_archive.s3store import DEFAULT_RETAIN_DAYS, S3Store
 from civic_archive.storage import ObjectExists, ObjectMissing, StorageError, StoredObject, open_store
 
 pytestmark = pytest.mark.s3
@@ -295,3 +295,30 @@ def test_spool_dir_is_one_folder_per_store_and_cleaned_up(seaweed, s3_bucket) ->
     del store
     gc.collect()
     assert not os.path.exists(spool)
+
+
+def test_objects_without_a_disposition_date_are_locked_by_default(seaweed, s3_bucket, monkeypatch) -> None:
+    """DESIGN §5: on S3 every object is written with Object Lock. Manifests, state, reports, holds and records
+    of unconfirmed series have no eligibility date: they get the default lock (10 years, or
+    CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS; 0 asks for none)."""
+    monkeypatch.delenv("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS", raising=False)
+    store = seaweed.store("harvester", s3_bucket, "default", lock_mode="GOVERNANCE")
+    store.put_bytes("manifests/m.json", b"{}")
+    retention = store.retention("manifests/m.json")
+    expected = datetime.now(timezone.utc) + timedelta(days=DEFAULT_RETAIN_DAYS)
+    assert retention.mode == "GOVERNANCE" and abs(retention.retain_until - expected) < timedelta(minutes=5)
+    with pytest.raises(StorageError, match="GOVERNANCE"):
+        seaweed.store("disposition", s3_bucket, "default").delete("manifests/m.json")
+
+    monkeypatch.setenv("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS", "30")
+    seaweed.store("harvester", s3_bucket, "thirty", lock_mode="GOVERNANCE").put_bytes("state/s", b"s")
+    thirty = seaweed.store("auditor", s3_bucket, "thirty").retention("state/s").retain_until
+    assert abs(thirty - datetime.now(timezone.utc) - timedelta(days=30)) < timedelta(minutes=5)
+
+    monkeypatch.setenv("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS", "0")
+    seaweed.store("harvester", s3_bucket, "none", lock_mode="GOVERNANCE").put_bytes("state/s", b"s")
+    assert seaweed.store("auditor", s3_bucket, "none").retention("state/s").retain_until is None
+
+    monkeypatch.setenv("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS", "ten years")
+    with pytest.raises(StorageError, match="not a number of days"):
+        seaweed.store("harvester", s3_bucket, "bad", lock_mode="GOVERNANCE")

@@ -4,7 +4,7 @@ An object is locked until the latest disposition eligibility of the records it h
 refuses an early purge, yet disposition can purge it once the schedule allows (the disposition identity never
 bypasses a lock). Where any record's eligibility is unknown (unverified or unconfirmed series, permanent
 records) the object gets no date here and the store's default lock applies
-(`CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS`); retention can be extended later, never shortened.
+(`CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS`, 3650 days unless set); retention can be extended later, never shortened.
 
 - records file: the latest `eligible_on` of its rows;
 - WARC file: the latest `eligible_on` of every row of the run that points at it (`warc_file` or

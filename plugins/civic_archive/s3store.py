@@ -75,6 +75,11 @@ def make_client(endpoint_url: str | None = None, *, access_key: str | None = Non
     )
 
 
+# Default Object Lock for objects whose disposition date is not known (CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS): ten
+# years, longer than any series a city is likely to leave unconfirmed; extend it (never shortened) if needed.
+DEFAULT_RETAIN_DAYS = 3650
+
+
 class S3Store(ArchiveStore):
     """Archive objects under `s3://bucket/prefix`.
 
@@ -100,11 +105,18 @@ class S3Store(ArchiveStore):
             check_key(self.prefix)
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.lock_mode = lock_mode
-        if default_retain_days is None and os.environ.get("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS"):
-            # The lock for objects whose eligibility is not known yet (unclassified or unverified series);
-            # retention can be extended later, never shortened.
-            default_retain_days = int(os.environ["CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS"])
-        self.default_retain_days = default_retain_days
+        if default_retain_days is None:
+            # The lock for objects whose eligibility is not known yet (unclassified or unverified series,
+            # manifests, state, reports, holds): DESIGN wants every object locked, so there is always one
+            # unless 0 is asked for. Retention can be extended later, never shortened.
+            setting = os.environ.get("CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS", "").strip()
+            try:
+                default_retain_days = int(setting) if setting else DEFAULT_RETAIN_DAYS
+            except ValueError:
+                raise StorageError(f"CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS={setting!r} is not a number of days") from None
+            if default_retain_days < 0:
+                raise StorageError(f"CIVIC_ARCHIVE_DEFAULT_RETAIN_DAYS={setting!r} is negative")
+        self.default_retain_days = default_retain_days or None  # 0: no lock where eligibility is unknown
         self.client = client if client is not None else make_client(endpoint_url)
         self._spool: str | None = None
 
