@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from civic_archive import __version__
@@ -16,6 +17,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class CommandError(Exception):
     """A command cannot go on; the message is what the user needs to know."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (subparsers are made with this class too): exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _existing_store(uri: str):
@@ -130,7 +138,7 @@ def cmd_hold_release(args) -> int:
 
     _, store, _ = _retention_context(args, need_config=False)
     result = holds.release(store, args.hold_id, released_by=args.by, reason=args.reason)
-    print(f"hold {args.hold_id} released by {args.by} ({result.key})")
+    print(f"hold {args.hold_id} released by {result.hold.released['released_by']} ({result.key})")
     print(f"  storage legal hold lifted from {len(result.unlocked)} object(s); "
           f"{len(result.still_held)} stay held by other holds")
     for problem in result.problems:
@@ -156,17 +164,50 @@ def cmd_hold_list(args) -> int:
     return EXIT_OK
 
 
+def _configless_policy(store, schedule: str | None):
+    """A plan without --config: the jurisdiction stamped on the records, that jurisdiction's shipped schedule
+    (or --schedule), and no city retention settings, so no confirmations: nothing is purgeable."""
+    import pyarrow.parquet as pq
+
+    from civic_archive import config as cfg, recordscan
+    from civic_archive.retention import RetentionPolicy
+
+    keys = recordscan.records_keys(store)
+    if not keys:
+        raise CommandError(f"{store.uri} holds no records: nothing to plan")
+    with recordscan.local_files(store) as files:  # one archive is one city: one records file tells its jurisdiction
+        found = [j for j in pq.read_table(files.path(keys[-1]), columns=["jurisdiction"]).column(0).unique()
+                 .to_pylist() if j]
+    if len(found) != 1:
+        raise CommandError(f"cannot tell the jurisdiction from {keys[-1]}: give --config CITY.yaml")
+    city = cfg.CityConfig(city="(no city config)", jurisdiction=found[0], archive=store.uri, accounts=())
+    policy = RetentionPolicy(city, schedule_path=schedule)
+    note = (f"No --config: jurisdiction {city.jurisdiction} (from the records), schedule "
+            f"{os.path.basename(policy.schedule.path)}, no city confirmations: nothing is eligible until a city "
+            "config confirms a series (retention.confirmations).")
+    return city, policy, note
+
+
 def cmd_disposition_plan(args) -> int:
     from civic_archive import disposition
 
-    city, store, policy = _retention_context(args)
+    city, store, policy = _retention_context(args, need_config=False)
+    note = None
+    if city is None:
+        if args.save:
+            raise CommandError("--save needs --config CITY.yaml: a plan for approval is made under the city's "
+                               "own retention settings")
+        city, policy, note = _configless_policy(store, args.schedule)
     doc, analysis, key = disposition.plan(store, city, as_of=args.as_of, policy=policy, accounts=args.account,
                                           series=args.series, save=args.save, cache=not args.no_cache)
     if args.json:
-        print(json.dumps({"plan": doc, "saved_as": key, "by_series": analysis.series,
+        print(json.dumps({**({"note": note} if note else {}), "plan": doc, "saved_as": key,
+                          "by_series": analysis.series,
                           "unreferenced_warc_files": len(analysis.unreferenced_warcs),
                           "timings_s": {k: round(v, 3) for k, v in analysis.timings.items()}}, indent=1, default=str))
     else:
+        if note:
+            print(note)
         print(disposition.plan_text(doc, analysis, saved_key=key))
     return EXIT_OK
 
@@ -263,9 +304,10 @@ def cmd_audit_report(args) -> int:
 
 
 def _add_retention_parsers(sub) -> None:
-    def archive_opts(p, config_required=False):
+    def archive_opts(p, config_required=False, config_help=None):
         p.add_argument("--config", required=config_required, metavar="CITY.yaml",
-                       help="city configuration" + ("" if config_required else " (for its archive location)"))
+                       help=config_help or ("city configuration" + ("" if config_required else
+                                                                    " (for its archive location)")))
         p.add_argument("--archive", metavar="URI", help="archive location (default: the config's, else ./archive)")
 
     def schedule_opt(p):
@@ -280,15 +322,17 @@ def _add_retention_parsers(sub) -> None:
     p = hs.add_parser("add", help="place a hold", description="Place a legal hold. Every criterion given must "
                       "match (accounts AND date range AND query AND record ids); at least one is required.")
     archive_opts(p)
-    p.add_argument("--by", required=True, metavar="NAME", help="who places the hold")
+    p.add_argument("--by", metavar="NAME", help="who places the hold (default: the login name)")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (case, request, audit)")
     p.add_argument("--kind", default="litigation", choices=["litigation", "records_request", "audit", "other"],
                    help="kind of hold (default litigation)")
-    p.add_argument("--account", action="append", metavar="ID", help="account id (repeatable)")
+    p.add_argument("--account", nargs="+", action="extend", metavar="ID",
+                   help="account id(s): one or more, repeatable")
     p.add_argument("--since", type=_date, metavar="DATE", help="records created on or after DATE")
     p.add_argument("--until", type=_date, metavar="DATE", help="records created on or before DATE")
     p.add_argument("--query", metavar="TEXT", help="records whose text, author or raw JSON contains TEXT")
-    p.add_argument("--record-id", action="append", metavar="ID", help="a record id (repeatable)")
+    p.add_argument("--record-id", nargs="+", action="extend", metavar="ID",
+                   help="record id(s): one or more, repeatable")
     p.add_argument("--id", metavar="HOLD_ID", help="hold id (default H-YYYYMMDD-random)")
     p.add_argument("--request-id", metavar="ID", help="the records request this hold serves")
     p.add_argument("--no-lock", action="store_true", help="do not set storage legal holds on the objects")
@@ -297,8 +341,8 @@ def _add_retention_parsers(sub) -> None:
                       "the hold's record stays). Storage legal holds are lifted where no other hold applies.")
     p.add_argument("hold_id", metavar="HOLD_ID")
     archive_opts(p)
-    p.add_argument("--by", required=True, metavar="NAME", help="who releases it")
-    p.add_argument("--reason", required=True, metavar="TEXT", help="why it is released")
+    p.add_argument("--by", metavar="NAME", help="who releases it (default: the login name)")
+    p.add_argument("--reason", default="released", metavar="TEXT", help="why it is released (default: released)")
     p.set_defaults(func=cmd_hold_release)
     p = hs.add_parser("list", help="list holds", description="List active holds (with --all, released ones too).")
     archive_opts(p)
@@ -312,12 +356,18 @@ def _add_retention_parsers(sub) -> None:
     ds = disp.add_subparsers(dest="disposition_command", metavar="ACTION", required=True)
     p = ds.add_parser("plan", help="dry run: what is eligible and why",
                       description="List what could be purged as of a date (default today) and why everything "
-                                  "else is kept. With --save, write the plan for approval.")
-    archive_opts(p, config_required=True)
+                                  "else is kept. With --save, write the plan for approval. Without --config "
+                                  "(e.g. on the demo archive) the plan uses the jurisdiction on the records and "
+                                  "its shipped schedule but no city confirmations, so nothing is eligible; it "
+                                  "still shows why each series is kept.")
+    archive_opts(p, config_help="city configuration: jurisdiction, schedule, confirmations (required for --save; "
+                                "without it nothing is eligible)")
     schedule_opt(p)
     p.add_argument("--as-of", type=_date, metavar="DATE", help="evaluate eligibility on DATE (preview the future)")
-    p.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
-    p.add_argument("--series", action="append", metavar="CODE", help="only this series (repeatable)")
+    p.add_argument("--account", nargs="+", action="extend", metavar="ID",
+                   help="only these account ids: one or more, repeatable")
+    p.add_argument("--series", nargs="+", action="extend", metavar="CODE",
+                   help="only these series codes: one or more, repeatable")
     p.add_argument("--save", action="store_true", help="write the plan to the archive for approval")
     p.add_argument("--json", action="store_true", help="print JSON (every object)")
     p.add_argument("--no-cache", action="store_true", help="read every records file, ignoring the summary caches (local and in the archive)")
@@ -431,7 +481,8 @@ def _add_request_parsers(sub) -> None:
                                    "--out (a new folder, or a .zip), plus a copy under exports/ID/ in the archive.")
     archive_opts(p)
     p.add_argument("--request-id", required=True, metavar="ID", help="the request's id (letters, digits, - and _)")
-    p.add_argument("--account", action="append", metavar="ID", help="account id (repeatable; default: all)")
+    p.add_argument("--account", nargs="+", action="extend", metavar="ID",
+                   help="account id(s): one or more, repeatable (default: all)")
     p.add_argument("--since", type=_date, metavar="DATE", help="items created on or after DATE (UTC)")
     p.add_argument("--until", type=_date, metavar="DATE", help="items created on or before DATE (UTC)")
     p.add_argument("--query", metavar="TEXT", help="items whose text or author contains TEXT (any case)")
@@ -443,8 +494,8 @@ def _add_request_parsers(sub) -> None:
                    help="redaction for the package only: none (default), commenter-identities, or a JSON file")
     p.add_argument("--jurisdiction", choices=["MO", "MN"], help="statutory clock (default: the records')")
     p.add_argument("--timezone", default="America/Chicago", metavar="TZ", help="local time zone for the view")
-    p.add_argument("--closed", type=_date, action="append", metavar="DATE",
-                   help="a day the office is closed besides weekends and federal holidays (repeatable)")
+    p.add_argument("--closed", type=_date, nargs="+", action="extend", metavar="DATE",
+                   help="days the office is closed besides weekends and federal holidays: one or more, repeatable")
     p.add_argument("--by", metavar="NAME", help="who runs the export (default: the login name)")
     p.add_argument("--no-hold", action="store_true", help="do not place the request's hold (not recommended)")
     p.add_argument("--no-archive-copy", action="store_true", help="do not copy the package into exports/ID/")
@@ -466,7 +517,7 @@ def _add_request_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="civic-archive",
         description="Keep a city's official social-media accounts as verifiable public records.")
     parser.add_argument("--version", action="version", version=f"civic-archive {__version__}")

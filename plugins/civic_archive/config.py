@@ -166,8 +166,19 @@ def load(path: str | os.PathLike) -> CityConfig:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"city config {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"city config {path} is not valid YAML: {yaml_error_text(exc)}") from None
     return parse(doc, str(path))
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where (line, column, counted from 1)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if not problem or mark is None:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    where = f"at line {mark.line + 1}, column {mark.column + 1}"
+    return f"{problem} ({context}) {where}" if context else f"{problem} {where}"
 
 
 def resolve_secret(ref: str) -> str:

@@ -53,6 +53,8 @@ def run_demo(archive: str = "file://./archive", nights: int = 2, out=print) -> i
     out("  manifests/   per-run manifests (sha256 of every object, hash-chained) and run reports")
     out("  state/       what each run saw, for change detection")
     out(f"Verify it yourself:  civic-archive verify --archive {store.uri}")
+    out(f"Retention dry run:   civic-archive disposition plan --archive {store.uri} (the demo city confirms no "
+        "series, so nothing is eligible; the plan says why)")
     out(f"Verification now: {'OK' if report.ok else 'FAILED'} ({report.objects} objects, "
         f"{report.warc_records} WARC records, {len(report.failures)} problems)")
     return 0 if report.ok and not failures else 1

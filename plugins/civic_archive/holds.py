@@ -335,12 +335,14 @@ class HoldResult:
     problems: list[str] = field(default_factory=list)
 
 
-def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by: str, kind: str = "litigation",
+def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by: str | None = None,
+          kind: str = "litigation",
           hold_id: str | None = None, request_id: str | None = None, lock_objects: bool = True,
           now: datetime | None = None) -> HoldResult:
     """Place a hold: write `holds/{hold_id}.json` first (from then on disposition honours it), then set the
-    storage's legal hold on every object that holds covered records."""
+    storage's legal hold on every object that holds covered records. `placed_by` defaults to the login name."""
     now = now or datetime.now(timezone.utc)
+    placed_by = _who()["os_user"] if placed_by is None else placed_by
     if not (reason or "").strip():
         raise HoldError("a hold needs a reason")
     if not (placed_by or "").strip():
@@ -387,11 +389,12 @@ def covered_from_rows(rows: pa.Table | None) -> set[str]:
     return out
 
 
-def release(store: ArchiveStore, hold_id: str, *, released_by: str, reason: str,
+def release(store: ArchiveStore, hold_id: str, *, released_by: str | None = None, reason: str,
             now: datetime | None = None) -> HoldResult:
     """Release a hold: write `holds/{hold_id}.released.json`, then lift the storage legal hold from objects
-    no other active hold covers."""
+    no other active hold covers. `released_by` defaults to the login name."""
     now = now or datetime.now(timezone.utc)
+    released_by = _who()["os_user"] if released_by is None else released_by
     hold = get(store, hold_id)
     if not hold.active:
         raise HoldError(f"hold {hold_id} was already released on {hold.released['released_at']} "

@@ -41,6 +41,7 @@ from typing import Any, Iterable
 import yaml
 
 from civic_archive import schemas
+from civic_archive.config import yaml_error_text
 from civic_archive.resources import data_dir
 
 SCHEDULE_SCHEMA = "retention-schedule.schema.json"
@@ -148,7 +149,7 @@ def load_schedule(jurisdiction: str | None = None, path: str | os.PathLike | Non
     try:
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise RetentionError(f"retention schedule {p} is not valid YAML: {exc}") from None
+        raise RetentionError(f"retention schedule {p} is not valid YAML: {yaml_error_text(exc)}") from None
     found = schemas.errors(SCHEDULE_SCHEMA, doc)
     if found:
         raise RetentionError(f"retention schedule {p} does not match {SCHEDULE_SCHEMA}: " + "; ".join(found[:5]))
