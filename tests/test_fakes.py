@@ -376,6 +376,23 @@ def test_fb_media_served_by_the_fake(fakes, world, env):
     assert r.status_code == 206 and r.content[4:8] == b"ftyp"
 
 
+def test_fb_album_attachment_has_an_id_of_its_own(fakes, world, env):
+    """ref 1.2: a multi-photo post's attachment is `type: album` whose target is the post's photo set
+    (`pcb.<post>`), an id of its own; each subattachment targets its photo. The cover is the first photo."""
+    token = env["DEMO_PARKS_FB_TOKEN"]
+    data = fb(fakes, f"/{PARKS}/feed", token, fields="id,attachments", limit=100).json()["data"]
+    albums = [(p, a) for p in data for a in p.get("attachments", {}).get("data", []) if a["type"] == "album"]
+    assert albums
+    for post, album in albums:
+        suffix = post["id"].split("_", 1)[1]
+        photos = album["subattachments"]["data"]
+        assert len(photos) > 1 and {s["type"] for s in photos} == {"photo"}
+        assert album["target"] == {"id": suffix, "url": f"https://www.facebook.com/media/set/?set=pcb.{suffix}&type=1"}
+        ids = [album["target"]["id"]] + [s["target"]["id"] for s in photos]
+        assert len(set(ids)) == len(ids), ids
+        assert album["media"] == photos[0]["media"]
+
+
 def test_next_night_shows_every_status(fakes, world, env):
     done = world.next_night()
     assert done["new"] and done["edited"] and done["hidden"] and done["deleted"]

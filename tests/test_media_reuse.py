@@ -93,7 +93,8 @@ def test_second_night_fetches_no_unchanged_media_and_points_at_the_first_nights_
     first = run()
     fetched = media_gets(store, first.run_id)
     media = {r["platform_id"]: r for r in run_rows(store, first.run_id) if r["kind"] == "media"}
-    assert len(media) >= 5 and first.media_fetched == len(fetched) >= len(media)
+    # every media row's bytes are fetched once; the album's cover is its first photo's image (fetched once)
+    assert len(media) >= 5 and first.media_fetched == len(fetched) == len(media) - first.media_reused
 
     # Night 2: nothing about the media changes, but one post with a photo is hidden (its photo is hidden
     # with it, so that photo gets a new row).
@@ -122,6 +123,35 @@ def test_second_night_fetches_no_unchanged_media_and_points_at_the_first_nights_
     assert dict(third.counts) == {"seen": second.counts["seen"]}
     report = verify(store)
     assert report.ok, report.summary()
+
+
+def test_an_album_post_archives_the_album_and_each_photo_without_quarantine(night):
+    """An album attachment (`type: album`) has an id of its own and each of its subattachments its photo's
+    (platform-apis.md §1.2): every photo gets its own media row, as does the album, whose cover (its first
+    photo's image) is fetched once. Nothing is quarantined as "listed again with different content", and the
+    next night, nothing having changed, records nothing and fetches nothing."""
+    run, store, _ = night
+    first = run()
+    assert first.quarantined == 0 and list(store.list(f"quarantine/{first.run_id}/")) == []
+    rows = run_rows(store, first.run_id)
+    albums = [(r["platform_id"], a) for r in rows if r["kind"] == "post"
+              for a in (json.loads(r["raw_json"]).get("attachments") or {}).get("data", []) if a["type"] == "album"]
+    assert albums
+    fetched = media_gets(store, first.run_id)
+    for post_id, album in albums:
+        photos = album["subattachments"]["data"]
+        media = {r["platform_id"]: r for r in rows if r["kind"] == "media" and r["parent_platform_id"] == post_id}
+        photo_ids = [p["target"]["id"] for p in photos]
+        assert sorted(media) == sorted([album["target"]["id"], *photo_ids])
+        assert [json.loads(media[pid]["raw_json"])["type"] for pid in photo_ids] == ["photo"] * len(photos)
+        cover, first_photo = media[album["target"]["id"]], media[photo_ids[0]]
+        assert (cover["media_sha256"], cover["media_warc_record_id"]) == \
+            (first_photo["media_sha256"], first_photo["media_warc_record_id"])
+        assert fetched.count(photos[0]["media"]["image"]["src"]) == 1
+        assert len({media[pid]["media_sha256"] for pid in photo_ids}) == len(photos)
+    second = run()
+    assert second.quarantined == 0 and second.media_fetched == 0
+    assert dict(second.counts) == {"seen": first.counts["seen"]}
 
 
 def test_media_whose_identity_changed_is_fetched_again(night):

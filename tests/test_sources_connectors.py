@@ -8,6 +8,7 @@ checks what the connectors make of them. Part 2 runs the connectors against the 
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import socket
@@ -605,6 +606,52 @@ def test_facebook_unpublished_post_records_its_publication(stub, tmp_path):
     key = ("post", f"{FB_PAGE}_1")
     assert before[key].content_sha256() != after[key].content_sha256()
     assert after[key].content == {"attachments": []}
+
+
+@pytest.mark.parametrize("album_target,album_key", [
+    ("7533978109957696", "7533978109957696"),  # the real shape: the post's photo set, an id of its own
+    ("2244770455869223", f"{FB_PAGE}_7533978109957696:attachment:0"),  # its first photo's id: none of its own
+])
+def test_facebook_album_and_each_of_its_photos_are_media_items_of_their_own(stub, tmp_path, album_target,
+                                                                            album_key):
+    """§1.2: an album attachment (`type: album`, `subattachments`) has the album's own `target.id` (for a
+    multi-photo post, its photo set `pcb.<post>`), each subattachment its photo's. Each photo is a media item
+    keyed by its photo id and the album one keyed by its id; the album's cover, the first photo's image, is
+    fetched once. An album whose target id is one of its photos' ids is keyed like an attachment without an
+    id (`<post>:attachment:<n>`): that photo keeps its id instead of colliding with the album."""
+    cdn = stub.root + "/cdn/fb"
+    photo_ids = ["2244770455869223", "2244771212535814"]
+
+    def photo(pid, name):
+        url = f"https://www.facebook.com/photo.php?fbid={pid}&set=pcb.7533978109957696&type=3"
+        return {"media": {"image": {"height": 720, "src": f"{cdn}/{name}", "width": 1355}},
+                "target": {"id": pid, "url": url}, "type": "photo", "url": url}
+
+    photos = [photo(photo_ids[0], "p1.jpg"), photo(photo_ids[1], "p2.jpg")]
+    album_url = "https://www.facebook.com/media/set/?set=pcb.7533978109957696&type=1"
+    album = {"media": photos[0]["media"], "target": {"id": album_target, "url": album_url},
+             "title": "Photos from City of Example's post", "type": "album", "url": album_url,
+             "subattachments": {"data": photos}}
+    post_id = f"{FB_PAGE}_7533978109957696"
+    fb_world(stub, posts=[fb_post(1, id=post_id, status_type="added_photos", attachments={"data": [album]}),
+                          fb_post(2), fb_post(3)])
+    for name in ("p1.jpg", "p2.jpg"):
+        stub.route(f"/cdn/fb/{name}", (200, PNG + name.encode(), {"Content-Type": "image/jpeg"}))
+    source = fb_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o for o in objs if isinstance(o, Invalid)] == []
+    media = [o for o in items_of(objs) if o.kind == "media"]
+    assert sorted(o.platform_id for o in media) == sorted([album_key, *photo_ids])
+    by_id = {o.platform_id: o for o in media}
+    assert all(o.parent_platform_id == post_id for o in media)
+    assert [by_id[pid].raw["type"] for pid in photo_ids] == ["photo", "photo"]
+    assert by_id[album_key].raw["type"] == "album" and by_id[album_key].text == album["title"]
+    assert by_id[album_key].media.sha256 == by_id[photo_ids[0]].media.sha256 == hashlib.sha256(
+        PNG + b"p1.jpg").hexdigest()
+    assert by_id[photo_ids[1]].media.sha256 == hashlib.sha256(PNG + b"p2.jpg").hexdigest()
+    assert len(stub.calls_to("/cdn/fb/p1.jpg")) == len(stub.calls_to("/cdn/fb/p2.jpg")) == 1  # the cover once
+    assert (source.media_fetched, source.media_reused) == (2, 1)
+    assert_rows_valid(source, objs)
 
 
 def test_instagram_only_100_33_is_deleted_while_walking(stub, tmp_path):

@@ -534,9 +534,13 @@ def attachments(req: Request, acct, it: Item):
                           "target": {"id": vid, "url": url}, "title": it.text[:60], "type": "video_inline",
                           "media_type": "video", "url": url}]}
     if len(photos) > 1:  # an album: subattachments (ref 1.2)
+        # As the real Graph API answers for a multi-photo post: the album attachment's target is the post's own
+        # photo set ("pcb.<post suffix>"), an id of its own; its cover is the first photo's image, and each
+        # subattachment's target is that photo's id.
         subs = [_photo_att(req, acct, m, k, it) for k, m in enumerate(photos)]
-        album_url = f"https://www.facebook.com/media/set/?set=a.{subs[0]['target']['id']}&type=3"
-        return {"data": [{"media": subs[0]["media"], "target": {"id": subs[0]["target"]["id"], "url": album_url},
+        album_id = _suffix(it.post_id)
+        album_url = f"https://www.facebook.com/media/set/?set=pcb.{album_id}&type=1"
+        return {"data": [{"media": subs[0]["media"], "target": {"id": album_id, "url": album_url},
                           "title": it.text[:60], "type": "album", "media_type": "album", "url": album_url,
                           "subattachments": {"data": subs}}]}
     return {"data": [_photo_att(req, acct, photos[0], 0, it)]}

@@ -82,12 +82,22 @@ class FacebookSource(GraphSource):
                                   cap.ref)
 
     def _media(self, post: Item) -> Iterator[Item | Invalid]:
+        """One media item per attachment with an image: an album attachment (`type: album`) and each of its
+        `subattachments` (the photos). The album is keyed by its `target.id` (the real API gives it an id of its
+        own, the post's photo set) and each photo by its photo id; the album's cover is its first photo's image,
+        fetched once (`media_item`). An album whose target id is one of its own photos' ids (no id of its own)
+        is keyed like an attachment without one (`<post>:attachment:<n>`), so that photo keeps its id."""
         attachments = (post.raw.get("attachments") or {}).get("data") or []
-        flat = []
+        flat, borrowed = [], set()  # borrowed: positions in `flat` of albums whose target id is a photo's
         for att in attachments:
+            at = len(flat)
             flat.append(att)
             try:
-                flat.extend(((att.get("subattachments") or {}).get("data")) or [])
+                subs = ((att.get("subattachments") or {}).get("data")) or []
+                flat.extend(subs)
+                own = _target_id(att)
+                if own is not None and any(_target_id(sub) == own for sub in subs):
+                    borrowed.add(at)
             except (AttributeError, TypeError) as exc:
                 yield Invalid(f"facebook subattachments of {post.platform_id!r}: {exc}", att, post.ref)
         for n, att in enumerate(flat):
@@ -100,7 +110,8 @@ class FacebookSource(GraphSource):
                 continue
             if not src:
                 continue
-            media_id = str((att.get("target") or {}).get("id") or f"{post.platform_id}:attachment:{n}")
+            own = None if n in borrowed else _target_id(att)
+            media_id = own or f"{post.platform_id}:attachment:{n}"
 
             def build(media: Media, att=att, media_id=media_id) -> Item:
                 return Item(kind="media", platform_id=media_id, parent_platform_id=post.platform_id,
@@ -110,6 +121,13 @@ class FacebookSource(GraphSource):
                             content={"sha256": media.sha256}, media=media)
 
             yield self.media_item(f"facebook media {media_id}", media_id, src, att, post.ref, build)
+
+
+def _target_id(att) -> str | None:
+    """An attachment's `target.id` as a string, or None when it has none."""
+    target = att.get("target") if isinstance(att, dict) else None
+    value = target.get("id") if isinstance(target, dict) else None
+    return str(value) if value else None
 
 
 def _attachment_identity(att: dict) -> dict:
