@@ -29,6 +29,7 @@ JOBS = {
     "verify": ("verify", "archive_mb", "archive size (MB)",
                {"verify --fast": lambda r: r.get("verify_fast_seconds") or _per_mb(r, "verify_fast_mb_per_s"),
                 "verify (full)": lambda r: r.get("verify_deep_seconds") or _per_mb(r, "verify_deep_mb_per_s"),
+                "verify (full, process pool)": lambda r: _per_mb(r, "verify_deep_pool_mb_per_s"),
                 "sha256sum (floor)": lambda r: r.get("sha256sum_seconds") or _per_mb(r, "sha256sum_mb_per_s")}),
     "request_search": ("Records request: finding the records", "records", "records in the archive",
                        {"warm": lambda r: r.get("seconds"), "first (cold)": lambda r: r.get("seconds_first")}),
