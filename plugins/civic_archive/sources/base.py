@@ -185,29 +185,36 @@ class Source(ABC):
         if len(self._recent_media) > RECENT_MEDIA:
             self._recent_media.popitem(last=False)
 
-    def try_get_json(self, url: str, params: dict[str, Any] | None, attempt: int, last: bool
-                     ) -> tuple[Capture, Any] | None:
-        """One attempt of a connector's retry loop: (capture, JSON body), or None after a failure worth another
-        try (no answer at all; a 5xx/429 whose body is unreadable), once `self._backoff(attempt)` has waited.
-        On the `last` attempt such a failure is raised as a transient `ApiError`. What the body says (an
-        error object) is the connector's to judge."""
-        try:
-            cap = self.session.get(url, params)
-        except CaptureError as exc:  # no response at all (timeout, refused, reset)
-            if last:
-                raise ApiError(f"{self.platform}: {exc}", transient=True, ref=exc.ref) from None
-            self._backoff(attempt)
-            return None
-        try:
-            return cap, self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
-        except ApiError as exc:
-            if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
+    def json_attempts(self, url: str, params: dict[str, Any] | None
+                      ) -> Iterator[tuple[int, bool, Capture, Any]]:
+        """The attempts of a connector's retry loop (`max_retries` + 1 of them): (attempt, whether it is the last,
+        capture, JSON body). A failure worth another try (no answer at all; a 5xx/429 whose body is unreadable)
+        is waited out with `self._backoff(attempt)` and not yielded; on the last attempt it is raised as a
+        transient `ApiError`. What the body says (an error object) is the caller's to judge: it returns, raises,
+        or backs off and goes on to the next attempt."""
+        tries = self.max_retries + 1
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                cap = self.session.get(url, params)
+            except CaptureError as exc:  # no response at all (timeout, refused, reset)
+                if last:
+                    raise ApiError(f"{self.platform}: {exc}", transient=True, ref=exc.ref) from None
                 self._backoff(attempt)
-                return None
-            raise
+                continue
+            try:
+                doc = self.read_json(cap)  # cut short, not JSON, nested too deeply: say which
+            except ApiError as exc:
+                if exc.transient and not last:  # a 5xx/429 with a proxy's page or a cut body
+                    self._backoff(attempt)
+                    continue
+                raise
+            yield attempt, last, cap, doc
+
+    max_retries: int = 0  # connectors that retry set it, and say how long they wait (`_backoff`)
 
     def _backoff(self, attempt: int) -> None:
-        raise NotImplementedError  # connectors that retry say how long they wait
+        raise NotImplementedError
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Capture, Any]:
         cap = self.session.get(url, params)

@@ -40,8 +40,7 @@ class FacebookSource(GraphSource):
                     continue
                 created.append(post.created_at)
                 yield post
-                if post.platform_id not in self.walked_roots:  # listed twice (a restarted listing): walked once
-                    yield from self.root_subtree(post, self._media(post), self._comments(post))
+                yield from self.root_subtree(post, self._media(post), self._comments(post))
             if self.past_window(created):
                 break
         self.complete = True

@@ -116,12 +116,7 @@ class GraphSource(Source):
         """GET one Graph URL: (capture, JSON body), or `ApiError` (`TokenExpired` for 190/102). Service errors
         and throttling are retried `max_retries` times; a transient `ApiError` means they did not clear."""
         p = self.platform
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            got = self.try_get_json(url, params, attempt, last)
-            if got is None:
-                continue
-            cap, doc = got
+        for attempt, last, cap, doc in self.json_attempts(url, params):
             error = doc.get("error") if isinstance(doc, dict) else None
             if not error:
                 if cap.status < 400:
@@ -202,10 +197,13 @@ class GraphSource(Source):
     # -- the walk ------------------------------------------------------------------------------------------
 
     def root_subtree(self, root: Item, *parts: Iterator[Item | Invalid]) -> Iterator[Item | Invalid]:
-        """`subtree()`, except that a permanent answer about this one root does not end the whole walk: the
-        root was deleted while we walked (100/33), or reading under it needs a permission we lack (10, 200-299:
-        a visitor's post, say). The root is then left out of `walked_roots`, so nothing under it is taken for
-        removed. Anything else (throttling, the token, an unknown error) still ends the walk."""
+        """`subtree()`, once per root (a restarted listing lists some twice), except that a permanent answer
+        about this one root does not end the whole walk: the root was deleted while we walked (100/33), or
+        reading under it needs a permission we lack (10, 200-299: a visitor's post, say). The root is then left
+        out of `walked_roots`, so nothing under it is taken for removed. Anything else (throttling, the token,
+        an unknown error) still ends the walk. `parts` are generators: nothing is read for a root skipped."""
+        if root.platform_id in self.walked_roots:
+            return
         try:
             yield from self.subtree(root, *parts)
         except ApiError as exc:

@@ -70,8 +70,7 @@ class InstagramSource(GraphSource):
                     continue
                 created.append(post.created_at)
                 yield post
-                if post.platform_id not in self.walked_roots:  # listed twice (a restarted listing): walked once
-                    yield from self.root_subtree(post, self._media(post, children), self._comments(post))
+                yield from self.root_subtree(post, self._media(post, children), self._comments(post))
             if self.past_window(created):
                 break
         self.complete = True

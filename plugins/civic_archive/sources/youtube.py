@@ -98,12 +98,7 @@ class YouTubeSource(Source):
             raise QuotaExceeded(str(self._quota_error), code="quotaExceeded", transient=False,
                                 ref=self._quota_error.ref)
         url = f"{self.account.api_base_url}/{path}"
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            got = self.try_get_json(url, params, attempt, last)
-            if got is None:
-                continue
-            cap, doc = got
+        for attempt, last, cap, doc in self.json_attempts(url, params):
             error = doc.get("error") if isinstance(doc, dict) else None
             if error is None and cap.status < 400:
                 if not isinstance(doc, dict):
