@@ -113,14 +113,14 @@ def test_list_options_take_several_values_after_one_flag(args, dest, expected):
 
 
 def test_hold_add_and_release_need_only_a_scope_and_a_reason(tmp_path, capsys):
-    from civic_archive import holds
+    from civic_archive import holds, identity
     from civic_archive.storage import LocalStore
     from test_disposition_helpers import Item, SyntheticArchive, day
 
     store = LocalStore(tmp_path / "archive")
     SyntheticArchive(store).run("parks-facebook",
                                 [Item("parks-facebook", "post", "TEST POSTS", day(2025, 3, 1), "p1")])
-    login = holds._who()["os_user"]
+    login = identity.login_name()
     assert main(["hold", "add", "--archive", store.uri, "--reason", "Doe v. City",
                  "--account", "parks-facebook", "mayor-x", "--id", "DOE-1"]) == 0
     assert f"hold DOE-1 placed by {login}: accounts mayor-x, parks-facebook" in capsys.readouterr().out

@@ -32,11 +32,9 @@ hold or unexpired lock. It writes an intent object, deletes, and appends one ent
 """
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import re
-import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,7 +43,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from civic_archive import SOFTWARE, auditlog, holds as holds_mod, manifest, recordscan
+from civic_archive import SOFTWARE, auditlog, holds as holds_mod, identity, manifest, recordscan
 from civic_archive.retention import RetentionPolicy
 from civic_archive.storage import ArchiveStore, LocalStore, ObjectExists, ObjectMissing, StorageError
 
@@ -80,14 +78,6 @@ def _us_text(us: int | None) -> str | None:
 
 def _encode(doc: dict) -> bytes:
     return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 # -- analysis ------------------------------------------------------------------------------------------------------
@@ -509,7 +499,7 @@ def plan(store: ArchiveStore, config, *, as_of: date | None = None, policy: Rete
         t0 = time.perf_counter()
         if recordscan.write_archive_cache(store, analysis.summary):
             analysis.timings["cache_write"] = time.perf_counter() - t0
-    doc = build_plan(analysis, config=config, store=store, created_by=created_by or who())
+    doc = build_plan(analysis, config=config, store=store, created_by=created_by or identity.user_at_host())
     key = None
     if save:
         key, _ = save_plan(store, doc)
@@ -540,7 +530,7 @@ def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decisio
     now = now or _now()
     approval = {"approval_version": 1, "plan_id": plan_id, "plan_key": key,
                 "plan_sha256": hashlib.sha256(data).hexdigest(), "approver": approver, "decision": decision,
-                "decided_at": _rfc3339(now), "via": via, "recorded_by": who(), "software": SOFTWARE}
+                "decided_at": _rfc3339(now), "via": via, "recorded_by": identity.user_at_host(), "software": SOFTWARE}
     if comment:
         approval["comment"] = comment
     if airflow:
@@ -652,7 +642,7 @@ def execute(store: ArchiveStore, config, plan_id: str, *, executed_by: str | Non
     """Purge what the approved plan lists and still passes every check today; log it."""
     policy = policy or RetentionPolicy(config, today=today)
     today = today or policy.today
-    executed_by = executed_by or who()
+    executed_by = executed_by or identity.user_at_host()
     plan_doc, pkey, pdata = load_plan(store, plan_id)
     plan_sha = hashlib.sha256(pdata).hexdigest()
     if plan_doc.get("city") != config.city or plan_doc.get("jurisdiction") != config.jurisdiction:

@@ -21,13 +21,11 @@ archive under `exports/{request_id}/{export_id}/` unless told not to.
 from __future__ import annotations
 
 import csv
-import getpass
 import hashlib
 import io
 import json
 import os
 import shutil
-import socket
 import tempfile
 import zlib
 from collections import defaultdict
@@ -40,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
-from civic_archive import SOFTWARE, __version__, exportview, recordscan, records_request, search
+from civic_archive import SOFTWARE, __version__, exportview, identity, recordscan, records_request, search
 from civic_archive.records import ARROW_SCHEMA
 from civic_archive.redaction_profiles import Redactor
 from civic_archive.redaction_profiles import load as load_profile
@@ -88,11 +86,8 @@ class ExportResult:
 
 
 def _who(run_by: str | None) -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return {"run_by": run_by or user, "os_user": user, "host": socket.gethostname()}
+    user = identity.login_name()
+    return {"run_by": run_by or user, "os_user": user, "host": identity.host()}
 
 
 def _iso(value: Any) -> Any:

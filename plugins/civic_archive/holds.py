@@ -18,18 +18,16 @@ only when no other active hold still covers it.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import secrets
-import socket
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 import pyarrow as pa
 
-from civic_archive import SOFTWARE, recordscan, schemas
+from civic_archive import SOFTWARE, identity, recordscan, schemas
 from civic_archive.storage import ArchiveStore, ObjectExists, ObjectMissing, StorageError
 
 HOLD_SCHEMA = "hold.schema.json"
@@ -65,11 +63,7 @@ def _encode(doc: dict[str, Any]) -> bytes:
 
 
 def _who() -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return {"host": socket.gethostname(), "os_user": user}
+    return {"host": identity.host(), "os_user": identity.login_name()}
 
 
 @dataclass(frozen=True)
@@ -342,7 +336,7 @@ def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by:
     """Place a hold: write `holds/{hold_id}.json` first (from then on disposition honours it), then set the
     storage's legal hold on every object that holds covered records. `placed_by` defaults to the login name."""
     now = now or datetime.now(timezone.utc)
-    placed_by = _who()["os_user"] if placed_by is None else placed_by
+    placed_by = identity.login_name() if placed_by is None else placed_by
     if not (reason or "").strip():
         raise HoldError("a hold needs a reason")
     if not (placed_by or "").strip():
@@ -394,7 +388,7 @@ def release(store: ArchiveStore, hold_id: str, *, released_by: str | None = None
     """Release a hold: write `holds/{hold_id}.released.json`, then lift the storage legal hold from objects
     no other active hold covers. `released_by` defaults to the login name."""
     now = now or datetime.now(timezone.utc)
-    released_by = _who()["os_user"] if released_by is None else released_by
+    released_by = identity.login_name() if released_by is None else released_by
     hold = get(store, hold_id)
     if not hold.active:
         raise HoldError(f"hold {hold_id} was already released on {hold.released['released_at']} "
