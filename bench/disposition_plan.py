@@ -10,7 +10,10 @@ manifest entries of tens of thousands of candidate objects.
 
 What is timed runs in a fresh subprocess; its peak RSS is that process's own VmHWM (getrusage's ru_maxrss
 would carry the parent's peak over fork+exec):
-- `cold`: no summary cache: every records file is read (the cost `disposition execute` always pays);
+- `cold`: the plan told not to use any cache (`--no-cache`): every records file's rows are read (the cost
+  `disposition execute` always pays);
+- `first`: the archive's first plan ever: no summary cache anywhere yet, so each records file's summary is
+  read from its run's manifest, where the harvest listed it (the manifests written here list them too);
 - `warm`: the local summary cache is complete (the usual monthly plan on the same machine: only files written
   since the last plan are read), here after one more night of runs was added;
 - `archive_cached`: a fresh machine (empty local cache, as an ephemeral Airflow worker) after an earlier plan
@@ -36,7 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from civic_archive import records
+from civic_archive import records, recordscan
 
 SCHEDULE = {
     "jurisdiction": "MO", "title": "Benchmark schedule (synthetic)", "retrieved": "2026-01-01",
@@ -118,12 +121,15 @@ def generate(root: Path, n_records: int, *, accounts: int = 20, per_run: int = 5
                        f"{run_id}-{n}.parquet")
                 path = root / key
                 path.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(_table(account, run_id, warc, series, kind, created, counter), path, compression="zstd")
+                table = _table(account, run_id, warc, series, kind, created, counter)
+                summary = recordscan.FileSummary()  # listed in the manifest, as the harvest does
+                summary.add(table)
+                pq.write_table(table, path, compression="zstd")
                 counter += count
                 rows += count
                 files += 1
                 objects.append({"key": key, "size": path.stat().st_size, "sha256": "0" * 64, "kind": "records",
-                                "records": count})
+                                "records": count, "summary": summary.columns()})
             warcs += 1
             manifest = {"manifest_version": 1, "run_id": run_id, "chain": account, "sequence": night + 1,
                         "previous": None, "software": "bench", "started_at": when.isoformat(),
@@ -188,6 +194,7 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
         as_of = START + timedelta(days=SPAN_DAYS + 30)  # posts (1 year) from the first 3 years, comments (2) from 2
         cache_dir = str(Path(tmp) / "cache")
         cold = _plan_in_child(root, schedule, as_of, cache=False, hold=False, cache_dir=cache_dir)
+        first = _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=str(Path(tmp) / "cache-first"))
         # fills the local cache and stores the summaries in the archive
         _plan_in_child(root, schedule, as_of, cache=True, hold=False, cache_dir=cache_dir, write_cache=True)
         generate(root, n_records, accounts=accounts, per_run=per_run, nights_offset=shape["nights"], nights=1)
@@ -210,6 +217,8 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
             "generate_seconds": round(generate_s, 1),
             "cold_seconds": round(cold["seconds"], 2), "cold_peak_rss_mb": round(cold["peak_rss_mb"], 1),
             "cold_timings": cold["timings"],
+            "first_seconds": round(first["seconds"], 2), "first_peak_rss_mb": round(first["peak_rss_mb"], 1),
+            "first_timings": first["timings"],
             "warm_seconds": round(warm["seconds"], 2), "warm_peak_rss_mb": round(warm["peak_rss_mb"], 1),
             "warm_from_cache": warm["from_cache"], "warm_read": warm["read"], "warm_timings": warm["timings"],
             "archive_cached_seconds": round(archived["seconds"], 2),

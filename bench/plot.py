@@ -39,7 +39,9 @@ JOBS = {
                        {"merge (civic_archive.snapshot)": lambda r: r.get("merge_seconds"),
                         "whole-state query (before)": lambda r: r.get("whole_query_seconds")}),
     "disposition_plan": ("Disposition plan", "records", "records in the archive",
-                         {"cold": lambda r: r.get("cold_seconds"), "warm": lambda r: r.get("warm_seconds")}),
+                         {"cold (every file's rows)": lambda r: r.get("cold_seconds"),
+                          "first plan (listed summaries)": lambda r: r.get("first_seconds"),
+                          "warm": lambda r: r.get("warm_seconds")}),
 }
 
 

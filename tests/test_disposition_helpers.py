@@ -163,16 +163,17 @@ class SyntheticArchive:
         groups: dict[tuple[str, str], list[dict]] = {}
         for row in rows:
             groups.setdefault((partition_value(row["series_code"]), row["created_at"][:7]), []).append(row)
-        records_keys = []
+        records_keys, summaries = [], {}
         for n, ((series, month), group) in enumerate(sorted(groups.items())):
             path = os.path.join(tmp, f"r{n}.parquet")
-            records.write_parquet(records.rows_to_table(group), path, {"civic_archive.run_id": run_id})
             key = f"records/account={account}/series={series}/created={month}/{run_id}-{n}.parquet"
+            table = records.rows_to_table(group)
+            summaries[key] = records.write_parquet(table, path, {"civic_archive.run_id": run_id})
             committed.append((self.store.put_file(key, path, retain_until=retain_until), "records", len(group)))
             records_keys.append(key)
         previous = manifest.chain_head(self.store, account)
         doc = manifest.build(run_id=run_id, objects=committed, previous=previous, started_at=self.clock,
-                             finished_at=self.clock, extra={"account": account})
+                             finished_at=self.clock, extra={"account": account}, summaries=summaries)
         manifest.commit(self.store, doc)
         self.runs.append(run_id)
         return {"rows": rows, "warcs": [w.key for w in warcs], "records_keys": records_keys, "run_id": run_id}

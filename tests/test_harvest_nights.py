@@ -8,6 +8,7 @@ import json
 
 import pyarrow as pa
 import pytest
+from civic_archive import recordscan
 from civic_archive.demo import demo_config
 from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.records import read_table
@@ -160,7 +161,15 @@ def three_nights(platform, fakes, archive_dir):
     assert third.counts["new"] == 0 or third.counts["new"] < first.counts["new"]
     report = verify(store)
     assert report.ok, report.summary()
+    # every records file's summary is listed in its run's manifest, and says what its rows say
+    keys = recordscan.records_keys(store)
+    listed, unlisted = recordscan.manifest_summaries(store, keys)
+    assert keys and unlisted == [] and _sorted(listed).equals(_sorted(recordscan.summarize_files(store, keys)))
     return store, to_hide.id
+
+
+def _sorted(table):
+    return table.sort_by([(name, "ascending") for name in table.column_names])
 
 
 def test_rows_trace_to_their_warc_records(fakes, archive_dir):

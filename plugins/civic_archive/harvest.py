@@ -32,6 +32,7 @@ from civic_archive import (
     object_lock,
     recordcheck,
     records,
+    recordscan,
     retention,
     snapshot,
 )
@@ -221,11 +222,12 @@ class RecordsWriter:
             b"civic_archive.record_schema": records.RECORD_SCHEMA.encode(),
             b"civic_archive.run_id": self.run.run_id.encode(), b"civic_archive.software": SOFTWARE.encode()})
         self._writer = pq.ParquetWriter(self._path, schema, compression="zstd")
+        self._summary = recordscan.FileSummary()
 
     def _close_part(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            self.run.add_file(self._key, self._path, "records", self._rows)
+            self.run.add_file(self._key, self._path, "records", self._rows, summary=self._summary.columns())
             self._writer, self._rows = None, 0
 
     def write(self, table: pa.Table) -> None:
@@ -244,7 +246,9 @@ class RecordsWriter:
     def _write_part(self, part: str, table: pa.Table) -> None:
         if part != self._part:
             self._open(part)
-        self._writer.write_table(table.select(records.COLUMNS).cast(self._writer.schema))
+        rows = table.select(records.COLUMNS).cast(self._writer.schema)
+        self._writer.write_table(rows)
+        self._summary.add(rows)
         self._rows += table.num_rows
         n = table.num_rows
         state = pa.table({

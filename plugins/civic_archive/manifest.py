@@ -63,7 +63,10 @@ def chain_head(store: ArchiveStore, chain: str) -> Link | None:
 
 
 def build(*, run_id: str, objects: list[tuple[StoredObject, str, int | None]], previous: Link | None,
-          started_at: datetime, finished_at: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+          started_at: datetime, finished_at: datetime, extra: dict[str, Any] | None = None,
+          summaries: dict[str, dict[str, list]] | None = None) -> dict[str, Any]:
+    """`summaries`: records files' summaries by key (recordscan.FileSummary), listed with their entries."""
+    summaries = summaries or {}
     doc = {
         "manifest_version": 1,
         "run_id": run_id,
@@ -76,7 +79,8 @@ def build(*, run_id: str, objects: list[tuple[StoredObject, str, int | None]], p
         "objects": [
             {"key": obj.key, "size": obj.size, "sha256": obj.sha256, "kind": kind,
              **({"records": records} if records is not None else {}),
-             **({"version_id": obj.version_id} if obj.version_id else {})}
+             **({"version_id": obj.version_id} if obj.version_id else {}),
+             **({"summary": summaries[obj.key]} if obj.key in summaries else {})}
             for obj, kind, records in objects
         ],
         **(extra or {}),

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from civic_archive import recordscan
 from civic_archive.warc import WarcRef
 
 RECORD_SCHEMA = "record.schema.json"
@@ -210,13 +211,17 @@ def _rows_to_table_by_value(rows: list[dict[str, Any]], schema: pa.Schema) -> pa
     return pa.Table.from_arrays([_column_by_value(rows, field) for field in schema], schema=schema)
 
 
-def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> None:
+def write_parquet(table: pa.Table, path: str, metadata: dict[str, str]) -> dict[str, list]:
+    """Write one records file whole; returns its summary for the run's manifest (as the harvest lists it)."""
+    summary = recordscan.FileSummary()
+    summary.add(table)
     schema = table.schema.with_metadata({**(table.schema.metadata or {}),
                                          **{k.encode(): v.encode() for k, v in metadata.items()}})
     with open(path, "xb") as fh:
         pq.write_table(table.cast(schema), fh, compression="zstd", write_statistics=True)
         fh.flush()
         os.fsync(fh.fileno())
+    return summary.columns()
 
 
 def read_table(store, key: str, columns: list[str] | None = None, filters=None) -> pa.Table:

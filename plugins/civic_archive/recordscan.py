@@ -5,13 +5,16 @@ stored eligibility date, and which WARC files evidence it. Reading those columns
 small Parquet files is dominated by per-file costs, so this module
 
 - groups rows per file into *summaries* (one row per file x series x creation day x stored eligibility x WARC
-  pointers, with counts and WARC bytes), which is what eligibility needs;
+  pointers, with counts and WARC bytes), which is what eligibility needs. The harvest builds each records
+  file's summary as it writes the file (`FileSummary`) and lists it with the file in the run's manifest, so
+  the first plan of an archive reads one manifest per run, not every file's rows;
 - can keep those summaries in a local cache file keyed by object key, and as write-once objects in the
   archive itself (`cache/records-summaries/`), so that a plan on a fresh machine (an ephemeral Airflow worker)
   does not read every records file again. Archive objects are write-once, so a key's summary never goes
-  stale; keys that disappear (disposed of) drop out, keys not in either cache are read. A missing, damaged or
-  foreign cache is only a lost speed-up. The cache serves `disposition plan` and reports only:
-  `disposition execute` always re-reads the objects themselves;
+  stale; keys that disappear (disposed of) drop out, keys in neither cache are taken from their manifests or,
+  without a usable summary there, read. A missing, damaged or foreign cache or listed summary is only a lost
+  speed-up. Caches and listed summaries serve `disposition plan` and reports only: `disposition execute`
+  always re-reads the objects themselves;
 - runs row-level queries (hold scopes) over a chosen subset of files.
 
 Objects in a backend without local paths (S3) are downloaded to a temporary folder first.
@@ -19,6 +22,7 @@ Objects in a backend without local paths (S3) are downloaded to a temporary fold
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -36,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from civic_archive import manifest
 from civic_archive.storage import ArchiveStore, StorageError
 
 log = logging.getLogger(__name__)
@@ -158,9 +163,104 @@ def _key_table(keys: list[str]) -> pa.Table:
     return pa.table({"file_index": pa.array(range(len(keys)), pa.int64()), "key": pa.array(keys, pa.string())})
 
 
+# One summary row per group of a file's rows. Rows read back from files are summarized by DuckDB
+# (_SUMMARY_EXPRS); rows being written by Arrow (FileSummary: a DuckDB query per file would cost ~10x more),
+# with the same semantics: integer division truncating like DuckDB's //, nulls grouped together, a sum of
+# no lengths 0. A test holds the two equal.
+_SUMMARY_EXPRS = """r.account_id, r.series_code, CAST(epoch_us(r.created_at) // 86400000000 AS INTEGER) AS cday,
+    r.eligible_on AS stored_eligible_on, r.warc_file, r.media_warc_file,
+    count(*) AS n, CAST(coalesce(sum(r.warc_length), 0) AS BIGINT) AS warc_bytes,
+    min(epoch_us(r.created_at)) AS first_created_us, max(epoch_us(r.created_at)) AS last_created_us"""
+_GROUP = ["account_id", "series_code", "cday", "stored_eligible_on", "warc_file", "media_warc_file"]
+_FILE_COLUMNS = [f.name for f in SUMMARY_SCHEMA if f.name != "key"]
+
+
+class FileSummary:
+    """The summary rows of one records file, built batch by batch as the file is written, for the run's
+    manifest (`columns()`): a plan on an archive with no summary cache yet reads manifests, not every file's
+    rows. Only planning uses them: `disposition execute` and `--no-cache` plans read the rows themselves."""
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        us = pc.cast(table["created_at"], pa.int64())
+        rows = pa.table({"account_id": table["account_id"], "series_code": table["series_code"],
+                         "cday": pc.cast(pc.divide(us, DAY_US), pa.int32()), "stored_eligible_on": table["eligible_on"],
+                         "warc_file": table["warc_file"], "media_warc_file": table["media_warc_file"],
+                         "warc_length": table["warc_length"], "us": us})
+        part = rows.group_by(_GROUP, use_threads=False).aggregate(
+            [([], "count_all"), ("warc_length", "sum"), ("us", "min"), ("us", "max")])
+        self._parts.append(pa.table({**{name: part[name] for name in _GROUP}, "n": part["count_all"],
+                                     "warc_bytes": part["warc_length_sum"], "first_created_us": part["us_min"],
+                                     "last_created_us": part["us_max"]}))
+
+    def table(self) -> pa.Table:
+        """The rows added so far, one per group (SUMMARY_SCHEMA without `key`)."""
+        schema = SUMMARY_SCHEMA.remove(0)
+        if not self._parts:
+            return schema.empty_table()
+        merged = pa.concat_tables(self._parts).group_by(_GROUP, use_threads=False).aggregate(
+            [("n", "sum"), ("warc_bytes", "sum"), ("first_created_us", "min"), ("last_created_us", "max")])
+        return pa.table({**{name: merged[name] for name in _GROUP}, "n": merged["n_sum"],
+                         "warc_bytes": pc.fill_null(merged["warc_bytes_sum"], 0),
+                         "first_created_us": merged["first_created_us_min"],
+                         "last_created_us": merged["last_created_us_max"]}).cast(schema)
+
+    def columns(self) -> dict[str, list]:
+        """The summary as the run's manifest lists it under the file's entry: one list per column."""
+        table = self.table()
+        return {name: [v.isoformat() if isinstance(v, date) else v for v in table.column(name).to_pylist()]
+                for name in _FILE_COLUMNS}
+
+
+def manifest_summaries(store: ArchiveStore, keys: list[str]) -> tuple[pa.Table | None, list[str]]:
+    """Summaries of `keys` as their runs' manifests list them (the harvest writes them there), and the keys
+    whose manifest entry has none usable: written before manifests carried summaries, or whose counts do
+    not add up to the entry's record count."""
+    wanted: dict[str, list[str]] = {}
+    for key in keys:
+        wanted.setdefault(run_of(key) or "", []).append(key)
+    columns: dict[str, list] = {"key": [], **{name: [] for name in _FILE_COLUMNS}}
+    done: set[str] = set()
+    for run_id, run_keys in wanted.items():
+        if not run_id:
+            continue
+        try:
+            doc = json.loads(store.read_bytes(manifest.manifest_key(run_id)))
+            entries = {o["key"]: o for o in doc["objects"]}
+        except (StorageError, ValueError, KeyError, TypeError):  # no manifest: the rows tell
+            continue
+        for key in run_keys:
+            entry = entries.get(key) or {}
+            got = entry.get("summary")
+            try:
+                lengths = {len(got[name]) for name in _FILE_COLUMNS}
+                if len(lengths) != 1 or sum(got["n"]) != entry["records"]:
+                    continue
+            except (TypeError, KeyError):
+                continue
+            columns["key"].extend([key] * lengths.pop())
+            for name in _FILE_COLUMNS:
+                columns[name].extend(got[name])
+            done.add(key)
+    rest = [k for k in keys if k not in done]
+    if not done:
+        return None, rest
+    try:
+        table = pa.table({f.name: pa.array(columns[f.name], pa.string() if f.type == pa.date32() else f.type)
+                          .cast(f.type) for f in SUMMARY_SCHEMA}, schema=SUMMARY_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):  # a value of the wrong type somewhere
+        log.warning("records summaries in manifests not used (a value of the wrong type); reading the files")
+        return None, list(keys)
+    return table, rest
+
+
 def summarize_files(store: ArchiveStore, keys: list[str], files: LocalFiles | None = None,
                     batch: int = 20_000) -> pa.Table:
-    """Per-file summaries of `keys` read from the objects themselves (see SUMMARY_SCHEMA)."""
+    """Per-file summaries of `keys` read from the objects' rows (see SUMMARY_SCHEMA)."""
     if not keys:
         return SUMMARY_SCHEMA.empty_table()
     own = files is None
@@ -173,13 +273,9 @@ def summarize_files(store: ArchiveStore, keys: list[str], files: LocalFiles | No
             paths = files.paths(chunk)
             con.register("keys_t", _key_table(chunk))
             # file_index is DuckDB's position of the file in the list: cheaper than a filename per row.
-            table = _sql(con, """
-                SELECT k.key, r.account_id, r.series_code,
-                       CAST(epoch_us(r.created_at) // 86400000000 AS INTEGER) AS cday,
-                       r.eligible_on AS stored_eligible_on, r.warc_file, r.media_warc_file,
-                       count(*) AS n, CAST(coalesce(sum(r.warc_length), 0) AS BIGINT) AS warc_bytes,
-                       min(epoch_us(r.created_at)) AS first_created_us, max(epoch_us(r.created_at)) AS last_created_us
-                FROM {rows} r JOIN keys_t k ON k.file_index = r.file_index
+            table = _sql(con, f"""
+                SELECT k.key, {_SUMMARY_EXPRS}
+                FROM {{rows}} r JOIN keys_t k ON k.file_index = r.file_index
                 GROUP BY ALL
             """, paths)
             con.unregister("keys_t")
@@ -212,10 +308,11 @@ class SummaryResult:
     table: pa.Table
     keys: list[str]
     from_cache: int  # keys whose summaries came from a cache (local or archive)
-    read: int  # keys read from the objects themselves
+    read: int  # keys in neither cache: summarized from their manifests (from_manifests) or their rows
     from_archive_cache: int = 0  # of from_cache, those only the archive's cache object had
     archive_cache_key: str | None = None  # the archive cache object used, if any
     archive_cache_current: bool = False  # that object holds exactly `keys`: writing a new one adds nothing
+    from_manifests: int = 0  # of read, those whose summaries came from their runs' manifests, not their rows
 
 
 def _read_local_cache(path: Path | None) -> pa.Table | None:
@@ -316,8 +413,10 @@ def summaries(store: ArchiveStore, *, cache: bool = True, keys: list[str] | None
     finally:
         con.close()
     kept = pa.concat_tables([p.cast(SUMMARY_SCHEMA) for p in parts]) if parts else SUMMARY_SCHEMA.empty_table()
-    fresh = summarize_files(store, missing, files)
-    table = pa.concat_tables([kept, fresh]) if fresh.num_rows else kept
+    listed, unlisted = manifest_summaries(store, missing) if cache else (None, missing)
+    fresh = summarize_files(store, unlisted, files)
+    table = pa.concat_tables([t for t in (kept, listed, fresh) if t is not None and t.num_rows]
+                             or [SUMMARY_SCHEMA.empty_table()])
     if path is not None and local_known != present:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,7 +428,8 @@ def summaries(store: ArchiveStore, *, cache: bool = True, keys: list[str] | None
             pass
     from_archive = len((present & archive_known) - local_known)
     return SummaryResult(table, keys, len(keys) - len(missing), len(missing), from_archive, archive_key if
-                         archived is not None else None, archived is not None and archive_known == present)
+                         archived is not None else None, archived is not None and archive_known == present,
+                         from_manifests=len(missing) - len(unlisted))
 
 
 def _sql(con: duckdb.DuckDBPyConnection, sql: str, paths: list[str], params: dict | None = None) -> pa.Table:

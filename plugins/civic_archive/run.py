@@ -29,6 +29,7 @@ class Pending:
     records: int | None = None
     retain_until: datetime | None = None
     content_type: str = "application/octet-stream"
+    summary: dict[str, list] | None = None  # a records file's summary (recordscan.FileSummary), for the manifest
 
 
 @dataclass
@@ -104,7 +105,8 @@ class ArchiveRun:
             self.committed.append((obj, p.kind, p.records))
         previous = manifest.chain_head(self.store, self.chain)
         doc = manifest.build(run_id=self.run_id, objects=self.committed, previous=previous,
-                             started_at=self.started_at, finished_at=self.clock(), extra=extra)
+                             started_at=self.started_at, finished_at=self.clock(), extra=extra,
+                             summaries={p.key: p.summary for p in self.pending if p.summary is not None})
         stored = manifest.commit(self.store, doc)
         self.cleanup()
         return stored
