@@ -101,7 +101,7 @@ def test_place_locks_objects_and_release_unlocks_only_what_no_other_hold_covers(
     listed = holds.list_holds(store)
     assert [h.active for h in listed] == [False, False]
     assert holds.active_holds(store) == []
-    for k in store.list("holds/"):
+    for k in (k for k in store.list("holds/") if not k.startswith("holds/log/")):
         schemas.validate(holds.HOLD_SCHEMA, json.loads(store.read_bytes(k)))
 
 

@@ -1,13 +1,8 @@
 """The disposition log: an append-only, hash-chained record of every destruction, with certificates.
 
 Each completed destruction batch appends one write-once object `disposition/log/{sequence:08d}.json`
-(schema `disposition-log-entry.schema.json`). An entry carries its sequence number and the key and SHA-256 of
-the previous entry, so
-
-- a changed entry no longer matches the hash its successor recorded,
-- a removed entry leaves a gap in the sequence (and its successor's link points at nothing),
-- an inserted entry needs renumbering, which breaks the links and the key/sequence agreement,
-- reordered entries have sequence numbers that disagree with their keys, and broken links.
+(schema `disposition-log-entry.schema.json`), chained to the one before it as `civic_archive.chain`
+describes (a changed, removed, inserted or reordered entry shows).
 
 The newest entry has no successor to vouch for it; `verify` and `audit log --verify` print its SHA-256 so an
 auditor can note it outside the archive. Removing the newest entry is caught anyway: the objects it destroyed
@@ -19,102 +14,49 @@ destruction generated from the entry (and checked against it by `--verify`).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from civic_archive import schemas
+from civic_archive.chain import Chain, Entry, LogCheck, LogError
 from civic_archive.storage import ArchiveStore, ObjectExists, ObjectMissing, StorageError
 
 ENTRY_SCHEMA = "disposition-log-entry.schema.json"
 PREFIX = "disposition/log/"
 CERT_PREFIX = "disposition/certificates/"
-_ENTRY_KEY = re.compile(r"^disposition/log/([0-9]{8})\.json$")
 # The log is the city's permanent disposition record (Missouri ordinances: "a permanent record"); on S3 its
 # objects are locked for this long (retention can be extended later, never shortened).
 LOCK_YEARS = 100
-
-
-class LogError(ValueError):
-    """The disposition log cannot be appended to or read."""
+LOG = Chain(PREFIX, ENTRY_SCHEMA, "the disposition log", LOCK_YEARS)
 
 
 def entry_key(sequence: int) -> str:
-    return f"{PREFIX}{sequence:08d}.json"
+    return LOG.entry_key(sequence)
 
 
 def certificate_key(sequence: int) -> str:
     return f"{CERT_PREFIX}{sequence:08d}.md"
 
 
-def encode(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Entry:
-    key: str
-    sequence: int
-    sha256: str
-    doc: dict[str, Any]
-
-
 def entry_keys(store: ArchiveStore) -> list[str]:
-    return list(store.list(PREFIX))
+    return LOG.keys(store)
 
 
 def read_entries(store: ArchiveStore) -> list[Entry]:
     """Every well-formed entry, in key order (no chain checks: see `check`)."""
-    out = []
-    for key in entry_keys(store):
-        m = _ENTRY_KEY.match(key)
-        if not m:
-            continue
-        data = store.read_bytes(key)
-        try:
-            doc = json.loads(data)
-        except ValueError:
-            continue
-        out.append(Entry(key, int(m.group(1)), hashlib.sha256(data).hexdigest(), doc))
-    return out
+    return LOG.read_entries(store)
 
 
 def head(store: ArchiveStore) -> Entry | None:
-    keys = [k for k in entry_keys(store) if _ENTRY_KEY.match(k)]
-    if not keys:
-        return None
-    data = store.read_bytes(keys[-1])
-    return Entry(keys[-1], int(_ENTRY_KEY.match(keys[-1]).group(1)), hashlib.sha256(data).hexdigest(),
-                 json.loads(data))
+    return LOG.head(store)
 
 
 def append(store: ArchiveStore, body: dict[str, Any], *, attempts: int = 5) -> Entry:
-    """Append an entry (everything but `sequence` and `previous`), then its certificate. Two writers racing for
-    the same sequence number cannot both win: the object store refuses the second put, which then retries on
-    top of the winner."""
-    for _ in range(attempts):
-        last = head(store)
-        if last is not None:
-            problems = check(store).problems
-            if problems:
-                raise LogError("the disposition log does not verify, refusing to append to it: "
-                               + "; ".join(f"{k}: {w}" for k, w in problems[:3]))
-        sequence = last.sequence + 1 if last else 1
-        doc = {**body, "sequence": sequence,
-               "previous": {"key": last.key, "sha256": last.sha256} if last else None}
-        schemas.validate(ENTRY_SCHEMA, doc)
-        data = encode(doc)
-        until = datetime.now(timezone.utc) + timedelta(days=365 * LOCK_YEARS)
-        try:
-            store.put_bytes(entry_key(sequence), data, retain_until=until, content_type="application/json")
-        except ObjectExists:
-            continue
-        entry = Entry(entry_key(sequence), sequence, hashlib.sha256(data).hexdigest(), doc)
-        write_certificate(store, entry)
-        return entry
-    raise LogError(f"could not append to the disposition log after {attempts} attempts (concurrent writers?)")
+    """Append an entry (everything but `sequence` and `previous`), then its certificate; refused while the log
+    does not verify."""
+    entry = LOG.append(store, body, problems=lambda: check(store).problems, attempts=attempts)
+    write_certificate(store, entry)
+    return entry
 
 
 def write_certificate(store: ArchiveStore, entry: Entry) -> str:
@@ -130,73 +72,10 @@ def write_certificate(store: ArchiveStore, entry: Entry) -> str:
 # -- checking ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class LogCheck:
-    entries: list[Entry] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)
-    head: Entry | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def disposed(self) -> dict[str, tuple[int, str]]:
-        """Object key -> (entry sequence, logged SHA-256) over every readable entry."""
-        out: dict[str, tuple[int, str]] = {}
-        for e in self.entries:
-            for obj in e.doc.get("objects", []):
-                if isinstance(obj, dict) and "key" in obj:
-                    out[obj["key"]] = (e.sequence, obj.get("sha256", ""))
-        return out
-
-
 def check(store: ArchiveStore, *, certificates: bool = True, references: bool = True) -> LogCheck:
-    """Recompute the chain: schema, key/sequence agreement, contiguity, links and hashes; the certificates; and
-    that each entry's plan and approvals still exist with the SHA-256 the entry recorded."""
-    result = LogCheck()
-    found: list[tuple[int, str, bytes]] = []
-    for key in entry_keys(store):
-        m = _ENTRY_KEY.match(key)
-        if not m:
-            result.problems.append((key, "unexpected object in the disposition log folder"))
-            continue
-        try:
-            found.append((int(m.group(1)), key, store.read_bytes(key)))
-        except StorageError as exc:
-            result.problems.append((key, f"unreadable: {exc}"))
-    expected = 1
-    prev: Entry | None = None
-    for number, key, data in sorted(found):
-        digest = hashlib.sha256(data).hexdigest()
-        try:
-            doc = json.loads(data)
-            schemas.validate(ENTRY_SCHEMA, doc)
-        except (ValueError, schemas.SchemaError) as exc:
-            result.problems.append((key, f"log entry unreadable or invalid: {exc}"))
-            prev = Entry(key, number, digest, {})
-            expected = number + 1
-            continue
-        entry = Entry(key, number, digest, doc)
-        result.entries.append(entry)
-        if number != expected:
-            result.problems.append((key, f"entry {number} follows entry {expected - 1}: "
-                                         f"{'entries are missing (removed)' if number > expected else 'duplicate'}"))
-        if doc["sequence"] != number:
-            result.problems.append((key, f"the entry says it is number {doc['sequence']} but is stored as "
-                                         f"{number} (reordered or inserted)"))
-        link = doc["previous"]
-        if number == 1:
-            if link is not None:
-                result.problems.append((key, f"the first entry links to {link['key']}, which is missing"))
-        elif prev is None or link is None or link["key"] != prev.key:
-            result.problems.append((key, f"links to {link and link['key']}, not to the entry before it "
-                                         f"({prev and prev.key}): reordered or inserted"))
-        elif link["sha256"] != prev.sha256:
-            result.problems.append((prev.key, f"content differs from the SHA-256 recorded by its successor "
-                                              f"{key}: the entry was changed"))
-        prev = entry
-        expected = number + 1
-    result.head = prev if prev is not None and prev.doc else (result.entries[-1] if result.entries else None)
+    """Recompute the chain (`Chain.check`); the certificates; and that each entry's plan and approvals still
+    exist with the SHA-256 the entry recorded."""
+    result = LOG.check(store)
     if certificates:
         for entry in result.entries:
             key = certificate_key(entry.sequence)

@@ -11,6 +11,13 @@ archived after the hold was placed are covered as well. Dates are compared with 
 range is widened by one day on each side: US local dates and UTC dates differ by up to a day, and a hold must
 err on the side of keeping.
 
+Every hold and release document is also entered in the holds log (`holds/log/{sequence:08d}.json`, hash-
+chained like the disposition log: `civic_archive.chain`) with its SHA-256. A logged document that was changed
+or deleted, or a broken log, stops every disposition until resolved (`HoldError`), and `verify` reports it.
+A hold document that is not logged (a `hold add` interrupted between the two writes, or one added by hand)
+is honoured, since it can only keep more; a release that is not logged is not: its hold stays active until
+`hold release` is run again, which logs it. `verify` reports both.
+
 On top of that, the objects holding covered records (records Parquet files and the WARC files evidencing
 them) get the storage's own legal hold: S3 Object Lock legal holds (the server then refuses to delete them
 whatever the software does), marker files in a local archive. Releasing a hold lifts an object's legal hold
@@ -18,6 +25,7 @@ only when no other active hold still covers it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -28,13 +36,16 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from civic_archive import SOFTWARE, identity, recordscan, schemas
-from civic_archive.storage import ArchiveStore, ObjectExists, ObjectMissing, StorageError
+from civic_archive.chain import Chain, LogError
+from civic_archive.storage import ArchiveStore, ObjectExists, StorageError
 
 HOLD_SCHEMA = "hold.schema.json"
 PREFIX = "holds/"
 RELEASED_SUFFIX = ".released.json"
 KINDS = ("litigation", "records_request", "audit", "other")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+# The holds log is kept as long as the disposition log (on S3 its entries are locked this long).
+LOG = Chain(f"{PREFIX}log/", "hold-log-entry.schema.json", "the holds log", 100)
 
 
 class HoldError(ValueError):
@@ -189,15 +200,72 @@ def validate_scope(scope: dict[str, Any]) -> dict[str, Any]:
 # -- reading --------------------------------------------------------------------------------------------------
 
 
+def _log(store: ArchiveStore, action: str, hold_id: str, key: str, data: bytes, now: datetime, *,
+         refuse_broken: bool = False) -> None:
+    """Enter a hold or release document in the holds log. Placing a hold is never refused (a hold only keeps
+    more); a release is refused while the log does not verify."""
+    body = {"log_version": 1, "action": action, "hold_id": hold_id, "software": SOFTWARE,
+            "document": {"key": key, "sha256": hashlib.sha256(data).hexdigest()}, "recorded_at": _rfc3339(now)}
+    try:
+        LOG.append(store, body, problems=(lambda: LOG.check(store).problems) if refuse_broken else (lambda: []))
+    except LogError as exc:
+        raise HoldError(f"{key} was written but not logged: {exc}") from None
+
+
+@dataclass
+class LogState:
+    """What the holds log says of the documents under holds/: `problems` (key, why) that stop disposition
+    (a broken log; a logged document changed or gone) and `unlogged` keys that only `verify` reports."""
+    logged: dict[str, str] = field(default_factory=dict)  # document key -> SHA-256 the log recorded
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unlogged: list[str] = field(default_factory=list)
+    head: tuple[str, str] | None = None
+
+
+def check_log(store: ArchiveStore, documents: dict[str, bytes] | None = None) -> LogState:
+    """Check the holds log against the hold and release documents (`documents`: key -> bytes, read here if
+    not given)."""
+    if documents is None:
+        documents = {k: store.read_bytes(k) for k in store.list(PREFIX) if _is_document(k)}
+    checked = LOG.check(store)
+    state = LogState(problems=[(k, f"holds log: {why}") for k, why in checked.problems])
+    if checked.head is not None:
+        state.head = (checked.head.key, checked.head.sha256)
+    for entry in checked.entries:
+        key, digest = entry.doc["document"]["key"], entry.doc["document"]["sha256"]
+        state.logged[key] = digest
+        data = documents.get(key)
+        if data is None:
+            state.problems.append((key, f"logged in {entry.key} but missing: a {entry.doc['action']} document "
+                                        "was deleted"))
+        elif hashlib.sha256(data).hexdigest() != digest:
+            state.problems.append((key, f"differs from the SHA-256 logged in {entry.key}: the document was "
+                                        "changed"))
+    state.unlogged = sorted(k for k in documents if k not in state.logged)
+    return state
+
+
+def _is_document(key: str) -> bool:
+    name = key[len(PREFIX):]
+    return key.startswith(PREFIX) and name.endswith(".json") and "/" not in name
+
+
 def list_holds(store: ArchiveStore, *, include_released: bool = True) -> list[Hold]:
+    raw = {k: store.read_bytes(k) for k in store.list(PREFIX) if _is_document(k)}
+    state = check_log(store, raw)
+    if state.problems:
+        shown = "; ".join(f"{k}: {why}" for k, why in state.problems[:3])
+        raise HoldError(f"the archive's holds cannot be trusted ({shown}); nothing can be disposed of until this "
+                        "is resolved")
     docs: dict[str, dict] = {}
     releases: dict[str, dict] = {}
-    for key in store.list(PREFIX):
+    for key, data in raw.items():
         name = key[len(PREFIX):]
         if name.endswith(RELEASED_SUFFIX):
-            releases[name[:-len(RELEASED_SUFFIX)]] = _read_doc(store, key, "release")
-        elif name.endswith(".json") and "/" not in name:
-            docs[name[:-len(".json")]] = _read_doc(store, key, "hold")
+            if key in state.logged:  # an unlogged release does not release (see the module doc)
+                releases[name[:-len(RELEASED_SUFFIX)]] = _read_doc(key, data, "release")
+        else:
+            docs[name[:-len(".json")]] = _read_doc(key, data, "hold")
     for hold_id in releases:
         if hold_id not in docs:
             raise HoldError(f"{release_key(hold_id)} releases a hold that does not exist: the archive's holds "
@@ -206,10 +274,10 @@ def list_holds(store: ArchiveStore, *, include_released: bool = True) -> list[Ho
     return [h for h in holds if include_released or h.active]
 
 
-def _read_doc(store: ArchiveStore, key: str, what: str) -> dict[str, Any]:
+def _read_doc(key: str, data: bytes, what: str) -> dict[str, Any]:
     """A hold document, validated. An unreadable hold fails closed: it stops every disposition."""
     try:
-        doc = json.loads(store.read_bytes(key))
+        doc = json.loads(data)
         schemas.validate(HOLD_SCHEMA, doc)
     except (ValueError, schemas.SchemaError) as exc:
         raise HoldError(f"{key} is not a valid {what} document ({exc}); nothing can be disposed of until "
@@ -227,14 +295,14 @@ def active_holds(store: ArchiveStore) -> list[Hold]:
 
 
 def get(store: ArchiveStore, hold_id: str) -> Hold:
+    """One hold, as `list_holds` reads it (so an unlogged release does not count, and a holds log that does
+    not verify raises)."""
     if not _ID_RE.fullmatch(hold_id or ""):
         raise HoldError(f"{hold_id!r} is not a hold id")
-    try:
-        doc = json.loads(store.read_bytes(hold_key(hold_id)))
-    except ObjectMissing:
-        raise HoldError(f"no hold {hold_id} in {store.uri}") from None
-    released = json.loads(store.read_bytes(release_key(hold_id))) if store.exists(release_key(hold_id)) else None
-    return Hold.from_doc(doc, released)
+    for hold in list_holds(store):
+        if hold.hold_id == hold_id:
+            return hold
+    raise HoldError(f"no hold {hold_id} in {store.uri}")
 
 
 # -- what holds cover -------------------------------------------------------------------------------------------
@@ -352,10 +420,12 @@ def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by:
         doc["request_id"] = request_id
     schemas.validate(HOLD_SCHEMA, doc)
     key = hold_key(hold_id)
+    data = _encode(doc)
     try:
-        store.put_bytes(key, _encode(doc), content_type="application/json")
+        store.put_bytes(key, data, content_type="application/json")
     except ObjectExists:
         raise HoldError(f"a hold {hold_id} already exists") from None
+    _log(store, "place", hold_id, key, data, now)
     hold = Hold.from_doc(doc)
     result = HoldResult(hold, key)
     if lock_objects:
@@ -398,10 +468,13 @@ def release(store: ArchiveStore, hold_id: str, *, released_by: str | None = None
     doc = {"hold_version": 1, "hold_id": hold_id, "released_by": released_by.strip(), "released_at": _rfc3339(now),
            "reason": reason.strip(), "software": SOFTWARE, **_who()}
     schemas.validate(HOLD_SCHEMA, doc)
+    data = _encode(doc)
     try:
-        store.put_bytes(release_key(hold_id), _encode(doc), content_type="application/json")
-    except ObjectExists:
-        raise HoldError(f"hold {hold_id} was already released") from None
+        store.put_bytes(release_key(hold_id), data, content_type="application/json")
+    except ObjectExists:  # written by a release interrupted before it was logged (else `hold` is not active)
+        data = store.read_bytes(release_key(hold_id))
+        doc = _read_doc(release_key(hold_id), data, "release")
+    _log(store, "release", hold_id, release_key(hold_id), data, now, refuse_broken=True)
     released = Hold(hold.hold_id, hold.placed_by, hold.placed_at, hold.reason, hold.kind, hold.scope,
                     hold.request_id, doc)
     result = HoldResult(released, release_key(hold_id))

@@ -188,9 +188,10 @@ class FileSummary:
             return
         us = pc.cast(table["created_at"], pa.int64())
         rows = pa.table({"account_id": table["account_id"], "series_code": table["series_code"],
-                         "cday": pc.cast(pc.divide(us, DAY_US), pa.int32()), "stored_eligible_on": table["eligible_on"],
-                         "warc_file": table["warc_file"], "media_warc_file": table["media_warc_file"],
-                         "warc_length": table["warc_length"], "us": us})
+                         "cday": pc.cast(pc.divide(us, DAY_US), pa.int32()),
+                         "stored_eligible_on": table["eligible_on"], "warc_file": table["warc_file"],
+                         "media_warc_file": table["media_warc_file"], "warc_length": table["warc_length"],
+                         "us": us})
         part = rows.group_by(_GROUP, use_threads=False).aggregate(
             [([], "count_all"), ("warc_length", "sum"), ("us", "min"), ("us", "max")])
         self._parts.append(pa.table({**{name: part[name] for name in _GROUP}, "n": part["count_all"],

@@ -6,7 +6,8 @@ What it checks:
 - every object a manifest lists exists with the listed size and SHA-256;
 - every record of every WARC file passes its `WARC-Block-Digest` / `WARC-Payload-Digest`, and each file
   opens with a `warcinfo` record;
-- every records Parquet file opens and has the record columns.
+- every records Parquet file opens and has the record columns;
+- the holds log's chain, and every hold and release document against the SHA-256 it logged.
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
 of anything) without failing the check.
 
@@ -51,6 +52,8 @@ class Report:
     disposed: list[tuple[str, int]] = field(default_factory=list)  # (key, disposition log entry) of purged objects
     disposition_entries: int = 0
     disposition_head: tuple[str, str] | None = None  # (newest log entry, its sha256)
+    hold_entries: int = 0
+    holds_head: tuple[str, str] | None = None  # (newest holds log entry, its sha256)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +72,8 @@ class Report:
         lines.append(f"disposition log: {self.disposition_entries} entries"
                      + (f"; head {self.disposition_head[0]} sha256 {self.disposition_head[1]}"
                         if self.disposition_head else ""))
+        lines.append(f"holds log: {self.hold_entries} entries"
+                     + (f"; head {self.holds_head[0]} sha256 {self.holds_head[1]}" if self.holds_head else ""))
         if self.disposed:
             lines.append(f"disposed of by logged, approved dispositions: {len(self.disposed)} objects")
             shown = self.disposed[:DISPOSED_SHOWN]
@@ -264,10 +269,19 @@ def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[i
             continue
         for obj in entry.doc.get("objects", []):
             disposed[obj["key"]] = (entry.sequence, obj["sha256"])
-    try:
-        holds.list_holds(store)
-    except holds.HoldError as exc:
-        report.fail("holds/", str(exc))
+    held = holds.check_log(store)
+    report.hold_entries, report.holds_head = len(held.logged), held.head
+    for key, why in held.problems:
+        report.fail(key, why)
+    for key in held.unlogged:
+        report.fail(key, "release not in the holds log: not in effect until `civic-archive hold release` is run "
+                         "again" if key.endswith(holds.RELEASED_SUFFIX) else
+                         "hold not in the holds log (a `hold add` interrupted, or written by hand): it is honoured")
+    if not held.problems:
+        try:
+            holds.list_holds(store)
+        except holds.HoldError as exc:
+            report.fail("holds/", str(exc))
     for key, intent in disposition.intents(store):
         for obj in intent.get("objects", []):
             if obj["key"] not in disposed and not store.exists(obj["key"]):
