@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from civic_archive import config as cfg, disposition, records, retention
 from civic_archive.retention import RetentionPolicy, add_duration, eligible_date, load_schedule
 from civic_archive.storage import LocalStore
-from test_disposition_helpers import (SIMPLE_ACCOUNTS, Item, SyntheticArchive, all_rows, city_config, day,
+from test_disposition_helpers import (DEFAULT_SERIES, SIMPLE_ACCOUNTS, Item, SyntheticArchive, all_rows, city_config, day,
                                       series_def, write_schedule)
 
 TODAY = date(2026, 11, 21)
@@ -152,6 +152,8 @@ def test_confirmation_rules(tmp_path):
         series_def("E 1", retention={"until_superseded": True}, trigger="superseded"),
         series_def("F 1", days=10, disposition="transfer_to_state_archives"),
         series_def("G 1", days=10, verified=False),
+        series_def("H 1", years=2, trigger="superseded"),  # "2 years after superseded", as a period
+        dict(series_def("I 1", years=1), schedule_edition="Revised: 2030"),
     ])
 
     def status(code, conf=None, **extra):
@@ -181,6 +183,12 @@ def test_confirmation_rules(tmp_path):
     assert "not destroy" in " ".join(status("F 1").reasons)
     assert "unverified" in " ".join(status("G 1").reasons)
     assert "not on the schedule" in " ".join(status("Z 9").reasons)
+    # a trigger the schedule states is never replaced by the confirmation's clock start (found by an audit)
+    assert "cannot replace the schedule's" in " ".join(status("H 1", {"clock_start": "creation"}).reasons)
+    assert not status("H 1", {"clock_start": "creation"}).purgeable
+    # a confirmation names the edition it read: a schedule file now giving another edition needs a new one
+    assert status("I 1", {"schedule_edition": "Revised: 2030"}).purgeable
+    assert "confirm it again" in " ".join(status("I 1", {"schedule_edition": "Revised: March 2021"}).reasons)
     twice = city_config("file://a", SIMPLE_ACCOUNTS, schedule=schedule, mapping=[], confirmations=[
         {"series": "B 1", "confirmed_by": "P", "confirmed_on": "2026-01-01"},
         {"series": "B 1", "confirmed_by": "Q", "confirmed_on": "2026-01-02"}])
@@ -270,3 +278,22 @@ def test_a_missing_schedule_never_stops_archiving(tmp_path, caplog):
     assert "without a retention series" in caplog.text
     with pytest.raises(retention.RetentionError):  # but disposition refuses to work without its schedule
         RetentionPolicy(config, today=TODAY)
+
+
+def test_a_series_files_only_the_records_it_applies_to(tmp_path):
+    """A rule or override naming a series whose `applies_to` excludes the record's kind or the account's role
+    does not file that record under it: the next match does (found by an audit: a library rule without kinds
+    sent comments to a series for the library's own posts, purgeable in two years)."""
+    schedule = write_schedule(tmp_path, DEFAULT_SERIES + [series_def("LIB 1", years=2,
+                                                                      applies_to=("post", "media", "library"))])
+    accounts = [dict(SIMPLE_ACCOUNTS[0], role="library"), dict(SIMPLE_ACCOUNTS[1], series={"any": "LIB 1"})]
+    config = city_config("file://a", accounts, schedule=schedule, mapping=[
+        {"series": "LIB 1", "roles": ["library"]}, {"series": "TEST COMMENTS", "kinds": ["comment", "reply"]},
+        {"series": "TEST POSTS"}])
+    policy = RetentionPolicy(config, today=TODAY)
+    library, mayor = config.accounts
+    assert policy.series_for(library, "post") == "LIB 1"
+    assert policy.series_for(library, "video") == "LIB 1"  # a YouTube video is the account's post
+    assert policy.series_for(library, "comment") == "TEST COMMENTS"
+    assert policy.series_for(mayor, "post") == "TEST POSTS"  # its override names a series for libraries
+    assert policy.series_for(mayor, "comment") == "TEST COMMENTS"

@@ -301,6 +301,19 @@ class SeriesStatus:
         }
 
 
+ROLES = frozenset({"department", "elected_official", "city_administrator", "library"})
+
+
+def applies(series: Series, account, kind: str) -> bool:
+    """Whether a series' `applies_to` admits a record of `kind` from `account`: its kinds, if it lists any
+    (a YouTube video is the account's post), and its roles, if it lists any and not `any`."""
+    listed = set(series.applies_to)
+    kinds, roles = listed - ROLES - {"any"}, listed & ROLES
+    if kinds and ("post" if kind == "video" else kind) not in kinds:
+        return False
+    return not roles or "any" in listed or account.role in roles
+
+
 def _matches(rule: dict[str, Any], account, kind: str) -> bool:
     for attr, value in (("kinds", kind), ("roles", account.role), ("platforms", account.platform),
                         ("accounts", account.id)):
@@ -335,22 +348,23 @@ class RetentionPolicy:
         key = (account.id, kind)
         if key in self._series_for:
             return self._series_for[key]
-        code = None
+        # The account's override for the kind, then for any kind, then the city's rules, then the defaults;
+        # the first whose series admits the record (`applies_to`): a rule or override naming a series the
+        # schedule limits to other kinds or roles does not file other records under it.
         overrides = account.series or {}
-        if kind in overrides:
-            code = overrides[kind]
-        elif "any" in overrides:
-            code = overrides["any"]
-        else:
-            for rule in (self.settings.mapping if self.settings else ()):
-                if _matches(rule, account, kind):
-                    code = rule.series
-                    break
-            else:
-                for rule, default in DEFAULT_MAPPING.get(self.config.jurisdiction, ()):
-                    if _matches(rule, account, kind) and default in self.schedule.series:
-                        code = default
-                        break
+        chosen = [overrides[k] for k in (kind, "any") if k in overrides]
+        chosen += [rule.series for rule in (self.settings.mapping if self.settings else ())
+                   if _matches(rule, account, kind)]
+        chosen += [default for rule, default in DEFAULT_MAPPING.get(self.config.jurisdiction, ())
+                   if _matches(rule, account, kind) and default in self.schedule.series]
+        code = None
+        for candidate in chosen:
+            series = self.schedule.series.get(candidate)
+            if series is None or applies(series, account, kind):
+                code = candidate
+                break
+            _warn_once(f"{candidate} applies to {', '.join(series.applies_to)}, not to a {kind} of account "
+                       f"{account.id} (role {account.role}): that record is filed under the next match")
         self._series_for[key] = code
         return code
 
@@ -399,17 +413,24 @@ class RetentionPolicy:
                 if conf is not None and conf.clock_start and conf.clock_start != clock:
                     reasons.append(f"the confirmation's clock start ({conf.clock_start}) disagrees with the "
                                    f"schedule's ({clock})")
-            elif conf is not None and conf.clock_start:
-                clock = conf.clock_start
             elif series.trigger == "not_verified":
-                reasons.append(f"the clock start of {code} is not verified and the confirmation does not state it")
-            else:
-                reasons.append(f"the clock start of {code} ({series.trigger}) cannot be dated")
+                if conf is not None and conf.clock_start:
+                    clock = conf.clock_start  # what the city read where the schedule's text was not verified
+                else:
+                    reasons.append(f"the clock start of {code} is not verified and the confirmation does not "
+                                   "state it")
+            else:  # e.g. superseded, event: stated by the schedule, so no confirmation can replace it
+                reasons.append(f"the clock start of {code} ({series.trigger}) cannot be dated"
+                               + (f"; the confirmation's clock start ({conf.clock_start}) cannot replace the "
+                                  "schedule's" if conf is not None and conf.clock_start else ""))
             if clock == "end_of_fiscal_year" and not fye:
                 reasons.append("the clock starts at the end of the fiscal year but retention.fiscal_year_end is not set")
             if conf is not None and conf.period and dict(conf.period) != period:
                 reasons.append(f"the confirmed period ({duration_text(conf.period)}) differs from the schedule's "
                                f"({duration_text(period)})")
+            if conf is not None and conf.schedule_edition and conf.schedule_edition != series.schedule_edition:
+                reasons.append(f"the confirmation read the {conf.schedule_edition!r} edition; the schedule now "
+                               f"gives {series.schedule_edition!r} for {code}: confirm it again")
         return SeriesStatus(code, series, conf, clock, period, fye, tuple(reasons))
 
     def statuses(self, codes: Iterable[str | None]) -> dict[str | None, SeriesStatus]:
@@ -454,6 +475,12 @@ def policy_for(config) -> RetentionPolicy:
 
 
 _warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger(__name__).warning(message)
 
 
 def classify(config, account, row: dict[str, Any]) -> dict[str, Any]:
