@@ -153,3 +153,25 @@ def test_hold_cli(archive, capsys):
     assert listed[0]["hold_id"] == "DOE-1" and listed[0]["active"] is False
     assert main(["hold", "release", "NOPE", "--archive", uri, "--by", "a", "--reason", "b"]) == 1
     assert "no hold NOPE" in capsys.readouterr().err
+
+
+def test_a_hold_covers_versions_filed_under_another_series(tmp_path, monkeypatch):
+    """Each version is classified when written: after the city changes its mapping, an edit is filed under
+    the new series. A hold matching the old version must still keep the new one (found by an audit)."""
+    monkeypatch.setenv("CIVIC_ARCHIVE_CACHE_DIR", "")
+    store = LocalStore(tmp_path / "archive")
+    arch = SyntheticArchive(store)
+    arch.run("parks-facebook", [Item("parks-facebook", "post", "TEST COMMENTS", day(2025, 3, 1), "p1",
+                                     text="Pool lawsuit filed")])
+    edited = arch.run("parks-facebook", [Item("parks-facebook", "post", "TEST POSTS", day(2025, 3, 1), "p1",
+                                              text="Pool reopens", version=2, status="edited")])
+    [edit_key] = edited["records_keys"]
+    city = city_config(store.uri, SIMPLE_ACCOUNTS, schedule=write_schedule(tmp_path))
+    late = RetentionPolicy(city, today=date(2028, 1, 1))
+    doc, _, _ = disposition.plan(store, city, policy=late)
+    assert edit_key in {o["key"] for o in doc["objects"]}  # eligible without the hold
+    placed = holds.place(store, scope={"query": "lawsuit"}, reason="Doe v. City", placed_by="attorney")
+    assert edit_key in placed.locked
+    doc, analysis, _ = disposition.plan(store, city, policy=late)
+    assert edit_key not in {o["key"] for o in doc["objects"]}
+    assert analysis.records[edit_key].held_by == [placed.hold.hold_id]

@@ -249,11 +249,12 @@ def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache:
             timings["eligibility"] = time.perf_counter() - t1
             t2 = time.perf_counter()
             records = _records_verdicts(files_t)
-            # holds, checked in the partitions that hold candidates (all versions of an item share one)
+            # holds, checked in the files that can hold versions of the candidates' items (same account and
+            # creation month, any series: an item's versions may be filed under different series)
             held: dict[str, set[str]] = defaultdict(set)
             if holds:
-                cand_parts = {recordscan.partition_of(k) for k, v in records.items() if v.ok}
-                scope = [k for k in summary.keys if recordscan.partition_of(k) in cand_parts]
+                groups = {recordscan.versions_group(k) for k, v in records.items() if v.ok}
+                scope = [k for k in summary.keys if recordscan.versions_group(k) in groups]
                 rows = holds_mod.covered_rows(store, holds, scope, files) if scope else None
                 if rows is not None:
                     for hold_id, key in zip(rows.column("hold_id").to_pylist(), rows.column("key").to_pylist()):

@@ -334,8 +334,8 @@ def covered_rows(store: ArchiveStore, holds: list[Hold], keys: list[str],
     items = held_items(store, holds, keys, files)
     if items is None or items.num_rows == 0:
         return None
-    partitions = {recordscan.partition_of(k) for k in items.column("key").to_pylist()}
-    scope = [k for k in keys if recordscan.partition_of(k) in partitions]
+    groups = {recordscan.versions_group(k) for k in items.column("key").to_pylist()}
+    scope = [k for k in keys if recordscan.versions_group(k) in groups]
     con = recordscan.connect()
     try:
         con.register("items_t", items.select(["hold_id", "account_id", "kind", "platform_id"]))

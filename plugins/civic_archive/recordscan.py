@@ -91,6 +91,14 @@ def partition_of(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/"
 
 
+def versions_group(key: str) -> str:
+    """What every records file that can hold versions of the same items as `key` shares: account and creation
+    month. Not the series: each version is classified when it is written, so after the city changes its
+    mapping an edit is filed under the new series while the earlier versions stay under the old one."""
+    m = _RECORDS_KEY.match(key)
+    return f"{m.group(1)}/{m.group(3)}" if m else partition_of(key)
+
+
 def records_keys(store: ArchiveStore) -> list[str]:
     return [k for k in store.list(RECORDS_PREFIX) if k.endswith(".parquet")]
 
