@@ -65,7 +65,8 @@ def run(store, tmp_path, name="pkg", **kw):
     criteria = search.Criteria(**{k: kw.pop(k) for k in list(kw) if k in ("accounts", "since", "until", "query",
                                                                            "include_removed")})
     req = export.ExportRequest(request_id=kw.pop("request_id", "R-2026-001"), criteria=criteria,
-                               requester="A. Reporter", received=date(2026, 11, 20), run_by="clerk", **kw)
+                               requester=kw.pop("requester", "A. Reporter"), received=date(2026, 11, 20),
+                               run_by="clerk", **kw)
     return export.export(store, req, tmp_path / name)
 
 
@@ -236,3 +237,45 @@ def test_cli_export_and_request_close(store, tmp_path, capsys):
     code = cli.main(["export", "--archive", uri, "--request-id", "bad id!", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "not a request id" in err
+
+
+def test_a_query_brings_the_media_attached_to_a_matching_post(store, tmp_path):
+    """A photo carries no text a query could match: it is responsive with its post, and held with it (found by
+    an audit: a query left a matching post's photo out of the package and out of the hold)."""
+    keys = [k for k in store.list("records/") if k.endswith(".parquet")]
+    everything = search.rows(search.find(store, search.Criteria(), keys=keys))
+    media = [r for r in everything if r["kind"] == "media" and r["parent_platform_id"]]
+    posts = {r["platform_id"]: r for r in everything if r["kind"] == "post" and (r["text"] or "").strip()}
+    photo = next(m for m in media if m["parent_platform_id"] in posts)
+    post = posts[photo["parent_platform_id"]]
+    word = max(post["text"].split(), key=len)
+    result = run(store, tmp_path, request_id="R-photo", accounts=[post["account_id"]], query=word)
+    rows = package_rows(result.path)
+    assert post["platform_id"] in {r["platform_id"] for r in rows if r["kind"] == "post"}
+    assert photo["platform_id"] in {r["platform_id"] for r in rows if r["kind"] == "media"}
+    assert not [r for r in rows if r["kind"] == "media" and r["parent_platform_id"] not in
+                {p["platform_id"] for p in rows if p["kind"] != "media"}]
+    covered = holds.covered_rows(store, [holds.get(store, result.hold_id)], keys)
+    assert {r["record_id"] for r in rows} <= set(covered.column("record_id").to_pylist())
+
+
+def test_a_repeat_export_regenerates_the_same_request_only(store, tmp_path):
+    first = run(store, tmp_path, "first", request_id="R-rep", accounts=[ACCOUNT], query="pool")
+    req = export.ExportRequest(request_id="R-rep", criteria=search.Criteria(accounts=[ACCOUNT], query="pool"))
+    again = export.export(store, req, tmp_path / "again")  # no requester or date given: the recorded ones
+    meta = json.loads((again.path / "data" / "summary.json").read_text())
+    assert meta["requester"] == "A. Reporter" and meta["received"] == "2026-11-20"
+    assert again.deadline == first.deadline and again.deadline["deadline"]
+    with pytest.raises(records_request.RequestError, match="was opened with criteria"):
+        run(store, tmp_path, "other", request_id="R-rep", accounts=["mayor-facebook"])
+    with pytest.raises(records_request.RequestError, match="was opened with requester"):
+        run(store, tmp_path, "who", request_id="R-rep", accounts=[ACCOUNT], query="pool", requester="B. Other")
+    assert not (tmp_path / "other").exists()
+
+
+def test_an_unknown_account_is_refused_before_anything_is_written(store, tmp_path):
+    before = sorted(store.list(""))
+    for account in ("no-such-account", "Parks-Facebook"):
+        with pytest.raises(export.ExportError, match=f"no records of account {account}"):
+            run(store, tmp_path, f"x-{account}", request_id="R-unknown", accounts=[account])
+    assert sorted(store.list("")) == before and records_request.load(store, "R-unknown") is None

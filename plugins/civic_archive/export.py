@@ -278,6 +278,11 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
     who = _who(req.run_by)
     with recordscan.local_files(store) as files:
         keys = recordscan.records_keys(store)
+        known = {recordscan.account_of(k) for k in keys} - {None}
+        unknown = [a for a in req.criteria.accounts if a not in known]
+        if unknown:  # before anything is written: a request record and its hold are permanent
+            raise ExportError(f"no records of account {', '.join(unknown)} in {store.uri} (its accounts: "
+                              f"{', '.join(sorted(known)) or 'none'})")
         table = search.find(store, req.criteria, keys=keys, files=files)
         rows = search.rows(table)
         jurisdiction = req.jurisdiction or next((r["jurisdiction"] for r in rows if r.get("jurisdiction")), None)
@@ -285,6 +290,9 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
             store, req.request_id, criteria=req.criteria.as_dict(), opened_by=who["run_by"],
             requester=req.requester, received=req.received.isoformat() if req.received else None,
             record_ids=[r["record_id"] for r in rows], place_hold=place_hold, now=now)
+        # a repeat export of a request keeps what its first one recorded
+        requester = req.requester or doc.get("requester")
+        received = req.received or (date.fromisoformat(doc["received"]) if doc.get("received") else None)
         redactor = Redactor(profile)
         if profile.active:
             accounts = sorted({r["account_id"] for r in rows})
@@ -319,10 +327,11 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
             counts[f"rows status {r['status']}"] = counts.get(f"rows status {r['status']}", 0) + 1
         counts["evidence files"] = len(list((data / "evidence").glob("*.warc.gz")))
         counts["evidence records"] = len(where)
-        dl = records_request.deadline(jurisdiction, req.received, req.closed_days)
+        dl = records_request.deadline(jurisdiction, received, req.closed_days)
         params = req.parameters()
-        params["jurisdiction"] = jurisdiction
-        meta = {"request_id": req.request_id, "requester": req.requester, "received": params["received"],
+        params.update(jurisdiction=jurisdiction, requester=requester,
+                      received=received.isoformat() if received else None)
+        meta = {"request_id": req.request_id, "requester": requester, "received": params["received"],
                 "exported_at": _iso(now), **who, "parameters": params, "counts": counts, "deadline": dl,
                 "hold_id": hold_id, "redactions": len(redactor.log)}
         _write_csv(data / "records.csv", package_rows)
@@ -347,7 +356,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
                                                     + "\n", encoding="utf-8")
         write_bag(bag, {"Source-Organization": "civic-archive", "External-Identifier": req.request_id,
                         "External-Description": f"Records request {req.request_id}", "Bag-Count": "1 of 1"})
-        export_id = f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}Z"
+        export_id = f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S%f}Z"  # two exports a second apart differ
         prefix = None
         if store_in_archive:
             prefix = f"exports/{req.request_id}/{export_id}/"

@@ -6,8 +6,8 @@ release is a second object `holds/{hold_id}.released.json`, so the history of a 
 away. Records-request exports place holds through `place()` too (kind `records_request`, with the request id).
 
 A hold covers every version of every item one of whose versions matches (an edit or a removal never slips a
-record out of a hold), and it is evaluated again whenever a disposition is planned or executed, so records
-archived after the hold was placed are covered as well. Dates are compared with the UTC creation date and the
+record out of a hold), with the media attached to such an item, and it is evaluated again whenever a
+disposition is planned or executed, so records archived after the hold was placed are covered as well. Dates are compared with the UTC creation date and the
 range is widened by one day on each side: US local dates and UTC dates differ by up to a day, and a hold must
 err on the side of keeping.
 
@@ -329,8 +329,8 @@ def held_items(store: ArchiveStore, holds: list[Hold], keys: list[str],
 
 def covered_rows(store: ArchiveStore, holds: list[Hold], keys: list[str],
                  files: recordscan.LocalFiles | None = None) -> pa.Table | None:
-    """Every row (all versions of every matched item) that `holds` cover among `keys`: columns hold_id, key,
-    record_id, warc_file, media_warc_file."""
+    """Every row (all versions of every matched item, and of the media attached to one) that `holds` cover
+    among `keys`: columns hold_id, key, record_id, warc_file, media_warc_file."""
     items = held_items(store, holds, keys, files)
     if items is None or items.num_rows == 0:
         return None
@@ -357,10 +357,15 @@ def _join_items(store, keys, items: pa.Table, files) -> pa.Table:
         con.register("items_t", items)
         con.register("keys_t", recordscan._key_table(keys))
         paths = files.paths(keys)
+        # the items themselves, and the media attached to them (a photo carries no text a query could match)
         return recordscan._sql(con, """
-            SELECT i.hold_id, k.key, r.record_id, r.warc_file, r.media_warc_file
-            FROM {rows} r JOIN keys_t k ON k.file_index = r.file_index
-            JOIN items_t i ON r.account_id = i.account_id AND r.kind = i.kind AND r.platform_id = i.platform_id
+            WITH r AS (SELECT r.*, k.key FROM {rows} r JOIN keys_t k ON k.file_index = r.file_index)
+            SELECT i.hold_id, r.key, r.record_id, r.warc_file, r.media_warc_file
+            FROM r JOIN items_t i ON r.account_id = i.account_id AND r.kind = i.kind AND r.platform_id = i.platform_id
+            UNION
+            SELECT i.hold_id, r.key, r.record_id, r.warc_file, r.media_warc_file
+            FROM r JOIN items_t i ON r.account_id = i.account_id AND r.parent_platform_id = i.platform_id
+            WHERE r.kind = 'media' AND i.kind <> 'media'
         """, paths)
     finally:
         con.close()

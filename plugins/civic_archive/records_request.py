@@ -169,6 +169,13 @@ def hold_scope(store: ArchiveStore, criteria: dict[str, Any], record_ids: list[s
     return scope
 
 
+def _same(request_id: str, name: str, recorded: Any, given: Any) -> None:
+    if json.dumps(recorded, sort_keys=True) != json.dumps(given, sort_keys=True):
+        raise RequestError(f"request {request_id} was opened with {name} {json.dumps(recorded, sort_keys=True)}, "
+                           f"not {json.dumps(given, sort_keys=True)}: export under a new request id, or repeat the "
+                           "recorded one")
+
+
 def open_request(store: ArchiveStore, request_id: str, *, criteria: dict[str, Any], opened_by: str,
                  requester: str | None = None, received: str | None = None, record_ids: list[str] = (),
                  place_hold: bool = True, now: datetime | None = None) -> tuple[dict[str, Any], str | None]:
@@ -177,6 +184,13 @@ def open_request(store: ArchiveStore, request_id: str, *, criteria: dict[str, An
     if existing and existing.get("closed"):
         raise RequestError(f"request {request_id} was closed on {existing['closed']['closed_at']}; "
                            "open a new request id to export again")
+    if existing:
+        # A request's hold and record are made once, from its first criteria: a repeat export may only
+        # regenerate the same package (found by an audit: other criteria went out unheld).
+        _same(request_id, "criteria", existing.get("criteria"), criteria)
+        for name, given in (("requester", requester), ("received", received)):
+            if given is not None:
+                _same(request_id, name, existing.get(name), given)
     doc = existing or {"request_id": request_id, "opened_at": _now(now), "opened_by": opened_by,
                        "requester": requester, "received": received, "criteria": criteria, "software": SOFTWARE,
                        "hold_id": hold_id_for(request_id) if place_hold else None}

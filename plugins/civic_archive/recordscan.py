@@ -91,6 +91,12 @@ def partition_of(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/"
 
 
+def account_of(key: str) -> str | None:
+    """The account a records key belongs to (None outside the layout)."""
+    m = _RECORDS_KEY.match(key)
+    return m.group(1) if m else None
+
+
 def versions_group(key: str) -> str:
     """What every records file that can hold versions of the same items as `key` shares: account and creation
     month. Not the series: each version is classified when it is written, so after the city changes its

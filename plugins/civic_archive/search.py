@@ -88,8 +88,8 @@ def _where(criteria: Criteria) -> tuple[str, dict[str, Any]]:
 
 def find(store: ArchiveStore, criteria: Criteria, *, keys: list[str] | None = None,
          files: recordscan.LocalFiles | None = None) -> pa.Table:
-    """Every version of every responsive item, ordered by account, creation time, item and version, with the
-    extra columns `key` (records object), `item_status` (latest status) and `moderation_timeline` (JSON)."""
+    """Every version of every responsive item (and of the media attached to one), ordered by account, creation
+    time, item and version, with the extra columns `key` (records object), `item_status` (latest status) and `moderation_timeline` (JSON)."""
     scanned = candidate_keys(store, criteria, keys)
     if not scanned:
         return None
@@ -99,7 +99,12 @@ def find(store: ArchiveStore, criteria: Criteria, *, keys: list[str] | None = No
     cols = ", ".join(f"v.{c}" for c in COLUMNS)
     sql = f"""
         WITH rows AS (SELECT * FROM {{rows}}),
-        hits AS (SELECT DISTINCT account_id, kind, platform_id FROM rows WHERE {where}),
+        matched AS (SELECT DISTINCT account_id, kind, platform_id FROM rows WHERE {where}),
+        -- and the photos and videos attached to a responsive item: they carry no text a query could match
+        hits AS (SELECT * FROM matched UNION
+                 SELECT DISTINCT r.account_id, r.kind, r.platform_id FROM rows r JOIN matched m
+                   ON r.account_id = m.account_id AND r.parent_platform_id = m.platform_id
+                 WHERE r.kind = 'media' AND m.kind <> 'media'),
         versions AS (
             SELECT r.*,
                    last(r.status ORDER BY r.version) OVER w AS item_status,
