@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import shutil
@@ -279,3 +280,29 @@ def test_an_unknown_account_is_refused_before_anything_is_written(store, tmp_pat
         with pytest.raises(export.ExportError, match=f"no records of account {account}"):
             run(store, tmp_path, f"x-{account}", request_id="R-unknown", accounts=[account])
     assert sorted(store.list("")) == before and records_request.load(store, "R-unknown") is None
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(store, tmp_path):
+    before = sorted(store.list(""))
+    with pytest.raises(export.ExportError, match="unknown time zone"):
+        run(store, tmp_path, "tz", request_id="R-bad", accounts=[ACCOUNT], timezone="Mars/Olympus")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(export.ExportError, match="already exists"):
+        run(store, tmp_path, "afile", request_id="R-bad", accounts=[ACCOUNT])
+    assert sorted(store.list("")) == before
+
+
+def test_custody_ties_the_package_to_the_manifests(store, tmp_path):
+    result = run(store, tmp_path, request_id="R-custody", accounts=[ACCOUNT])
+    custody = json.loads((result.path / "data" / "chain-of-custody.json").read_text())
+    sources = custody["source_objects"]
+    assert sources and all(s["sha256"] and s["manifest"] for s in sources)
+    for source in sources[:5]:
+        manifest_doc = json.loads(store.read_bytes(source["manifest"]))
+        listed = {o["key"]: o for o in manifest_doc["objects"]}[source["key"]]
+        assert listed["sha256"] == source["sha256"] == hashlib.sha256(store.read_bytes(source["key"])).hexdigest()
+
+
+def test_an_empty_result_still_gets_the_statutory_clock(store, tmp_path):
+    result = run(store, tmp_path, request_id="R-empty", query="zzzz-nothing-matches-zzzz")
+    assert result.counts["rows"] == 0 and result.deadline["jurisdiction"] == "MO" and result.deadline["deadline"]

@@ -168,20 +168,17 @@ def cmd_hold_list(args) -> int:
 def _configless_policy(store, schedule: str | None):
     """A plan without --config: the jurisdiction stamped on the records, that jurisdiction's shipped schedule
     (or --schedule), and no city retention settings, so no confirmations: nothing is purgeable."""
-    import pyarrow.parquet as pq
-
     from civic_archive import config as cfg, recordscan
     from civic_archive.retention import RetentionPolicy
 
     keys = recordscan.records_keys(store)
     if not keys:
         raise CommandError(f"{store.uri} holds no records: nothing to plan")
-    with recordscan.local_files(store) as files:  # one archive is one city: one records file tells its jurisdiction
-        found = [j for j in pq.read_table(files.path(keys[-1]), columns=["jurisdiction"]).column(0).unique()
-                 .to_pylist() if j]
-    if len(found) != 1:
+    with recordscan.local_files(store) as files:
+        jurisdiction = recordscan.jurisdiction(store, keys, files)
+    if jurisdiction is None:
         raise CommandError(f"cannot tell the jurisdiction from {keys[-1]}: give --config CITY.yaml")
-    city = cfg.CityConfig(city="(no city config)", jurisdiction=found[0], archive=store.uri, accounts=())
+    city = cfg.CityConfig(city="(no city config)", jurisdiction=jurisdiction, archive=store.uri, accounts=())
     policy = RetentionPolicy(city, schedule_path=schedule)
     note = (f"No --config: jurisdiction {city.jurisdiction} (from the records), schedule "
             f"{os.path.basename(policy.schedule.path)}, no city confirmations: nothing is eligible until a city "
@@ -446,6 +443,9 @@ def cmd_export(args) -> int:
     print(f"  hold: {result.hold_id or 'none'}; redactions: {result.redactions}")
     d = result.deadline
     print(f"  deadline: {d.get('deadline') or 'none fixed by statute'} ({d.get('citation', d.get('rule'))})")
+    if not c["rows"]:
+        print("  note: nothing in the archive matches these criteria; the package says so (check the criteria "
+              "before answering that no records exist)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -176,30 +176,6 @@ def quarantine_refs(store: ArchiveStore) -> dict[str, str]:
     return out
 
 
-class _Manifests:
-    """Manifest entries of objects, looked up through the run id their key carries."""
-
-    def __init__(self, store: ArchiveStore):
-        self.store = store
-        self._runs: dict[str, dict[str, dict] | None] = {}
-
-    def entry(self, key: str) -> tuple[dict | None, str | None]:
-        run_id = recordscan.run_of(key)
-        if run_id is None:
-            return None, None
-        if run_id not in self._runs:
-            mkey = manifest.manifest_key(run_id)
-            try:
-                doc = json.loads(self.store.read_bytes(mkey))
-                self._runs[run_id] = {o["key"]: o for o in doc.get("objects", [])}
-            except (ObjectMissing, ValueError):
-                self._runs[run_id] = None
-        objects = self._runs[run_id]
-        if objects is None:
-            return None, None
-        return objects.get(key), manifest.manifest_key(run_id)
-
-
 def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache: bool = True,
             accounts: Iterable[str] | None = None, series: Iterable[str] | None = None,
             holds: list[holds_mod.Hold] | None = None, manifests: bool = True) -> Analysis:
@@ -268,7 +244,7 @@ def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache:
                             v.reasons.append("under legal hold " + ", ".join(sorted(ids)))
             timings["holds"] = time.perf_counter() - t2
             t3 = time.perf_counter()
-            mf = _Manifests(store)
+            mf = recordscan.ManifestEntries(store)
             if manifests:
                 for v in records.values():
                     if v.ok:
@@ -354,7 +330,7 @@ def _records_verdicts(files_t: pa.Table) -> dict[str, Verdict]:
     return out
 
 
-def _attach_manifest(v: Verdict, mf: _Manifests) -> None:
+def _attach_manifest(v: Verdict, mf: recordscan.ManifestEntries) -> None:
     entry, mkey = mf.entry(v.key)
     if entry is None:
         v.ok = False

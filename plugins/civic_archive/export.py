@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -272,8 +273,13 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
     now = now or datetime.now(timezone.utc)
     out = Path(out)
     as_zip = out.suffix == ".zip"
-    if out.exists() and (as_zip or any(out.iterdir())):
+    # Everything that can be checked is checked before the request record and its hold are written.
+    if out.exists() and (as_zip or not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} already exists: give a new folder (or .zip) for the package")
+    try:
+        ZoneInfo(req.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ExportError(f"unknown time zone {req.timezone!r} (an IANA name such as America/Chicago)") from None
     profile = load_profile(req.redaction_profile)
     who = _who(req.run_by)
     with recordscan.local_files(store) as files:
@@ -285,7 +291,8 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
                               f"{', '.join(sorted(known)) or 'none'})")
         table = search.find(store, req.criteria, keys=keys, files=files)
         rows = search.rows(table)
-        jurisdiction = req.jurisdiction or next((r["jurisdiction"] for r in rows if r.get("jurisdiction")), None)
+        jurisdiction = (req.jurisdiction or next((r["jurisdiction"] for r in rows if r.get("jurisdiction")), None)
+                        or recordscan.jurisdiction(store, keys, files))  # nothing responsive: the clock still runs
         doc, hold_id = records_request.open_request(
             store, req.request_id, criteria=req.criteria.as_dict(), opened_by=who["run_by"],
             requester=req.requester, received=req.received.isoformat() if req.received else None,
@@ -348,8 +355,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
                 w.writerows(redactor.log)
         custody = {"custody_version": 1, **meta, "software": SOFTWARE, "software_version": __version__,
                    "archive": store.uri, "request": doc,
-                   "source_objects": sorted({r["key"] for r in rows} | {r["warc_file"] for r in rows if r.get("warc_file")}
-                                            | {r["media_warc_file"] for r in rows if r.get("media_warc_file")}),
+                   "source_objects": _source_objects(store, rows),
                    "files": {p.relative_to(data).as_posix(): {"sha256": _hashes(p)["sha256"], "bytes": p.stat().st_size}
                              for p in _files(data)}}
         (data / "chain-of-custody.json").write_text(json.dumps(custody, indent=1, ensure_ascii=False, default=str)
@@ -374,6 +380,19 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         return ExportResult(final, out if not as_zip else Path(), counts, dl, hold_id, prefix, len(redactor.log))
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def _source_objects(store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The archive objects the package was made from, each with the SHA-256 and size its run's manifest
+    records and that manifest's key: what ties the package to the archive's hash-chained manifests."""
+    keys = sorted({r["key"] for r in rows} | {r[c] for r in rows for c in ("warc_file", "media_warc_file") if r.get(c)})
+    entries = recordscan.ManifestEntries(store)
+    out = []
+    for key in keys:
+        entry, manifest_key = entries.entry(key)
+        out.append({"key": key, "sha256": entry.get("sha256") if entry else None,
+                    "size": entry.get("size") if entry else None, "manifest": manifest_key if entry else None})
+    return out
 
 
 def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str | None = None) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from civic_archive import manifest
-from civic_archive.storage import ArchiveStore, StorageError
+from civic_archive.storage import ArchiveStore, ObjectMissing, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,39 @@ def account_of(key: str) -> str | None:
     """The account a records key belongs to (None outside the layout)."""
     m = _RECORDS_KEY.match(key)
     return m.group(1) if m else None
+
+
+class ManifestEntries:
+    """Manifest entries of objects, looked up through the run id their key carries (one read per run)."""
+
+    def __init__(self, store: ArchiveStore):
+        self.store = store
+        self._runs: dict[str, dict[str, dict] | None] = {}
+
+    def entry(self, key: str) -> tuple[dict | None, str | None]:
+        """(the object's entry, the manifest's key), or (None, None) when no committed manifest lists it."""
+        run_id = run_of(key)
+        if run_id is None:
+            return None, None
+        if run_id not in self._runs:
+            try:
+                doc = json.loads(self.store.read_bytes(manifest.manifest_key(run_id)))
+                self._runs[run_id] = {o["key"]: o for o in doc.get("objects", [])}
+            except (ObjectMissing, ValueError):
+                self._runs[run_id] = None
+        objects = self._runs[run_id]
+        if objects is None:
+            return None, None
+        return objects.get(key), manifest.manifest_key(run_id)
+
+
+def jurisdiction(store: ArchiveStore, keys: list[str], files: LocalFiles) -> str | None:
+    """The archive's jurisdiction, as its newest records file states it (one archive is one city)."""
+    if not keys:
+        return None
+    found = [j for j in pq.read_table(files.path(keys[-1]), columns=["jurisdiction"]).column(0).unique().to_pylist()
+             if j]
+    return found[0] if len(found) == 1 else None
 
 
 def versions_group(key: str) -> str:
