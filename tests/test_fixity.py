@@ -50,3 +50,33 @@ def test_fixity_audit_names_the_failing_object(fakes, tmp_path):
     records.write_bytes(records.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(fixity.FixityFailed, match=str(records.relative_to(archive))):
         fixity.audit(f"file://{archive}")
+
+
+def test_a_chain_cut_back_after_an_audit_fails_every_later_verification(fakes, tmp_path):
+    """The newest manifest of a chain has no successor to vouch for it: deleting it, or a whole account,
+    left a shorter chain that verified (found by an audit). An audit now records the heads it verified."""
+    from civic_archive import fixity, heads
+    from civic_archive.storage import LocalStore
+    from civic_archive.verify import verify
+
+    archive = tmp_path / "archive"
+    harvest_demo(fakes, f"file://{archive}", accounts=["parks-facebook", "city-x"], nights=2)
+    summary = fixity.audit(f"file://{archive}", deep=False)
+    store = LocalStore(archive, create=False)
+    assert summary["heads_recorded"].startswith(heads.PREFIX) and verify(store, deep=False).ok
+    head = summary["chain_heads"]["city-x"]["key"]
+    os.chmod(archive / head, 0o644)
+    (archive / head).unlink()  # the newest run of city-x, gone: its chain is still a valid chain
+    report = verify(store, deep=False)
+    assert not report.ok and "the chain was cut back" in dict(report.failures)[head]
+    with pytest.raises(fixity.FixityFailed, match="cut back"):
+        fixity.audit(f"file://{archive}", deep=False)
+
+
+def test_an_empty_archive_fails_the_audit(tmp_path):
+    from civic_archive import fixity
+    from civic_archive.storage import LocalStore
+
+    LocalStore(tmp_path / "empty")
+    with pytest.raises(fixity.FixityFailed, match="no run manifests"):
+        fixity.audit(f"file://{tmp_path / 'empty'}")

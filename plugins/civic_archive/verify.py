@@ -7,7 +7,8 @@ What it checks:
 - every record of every WARC file passes its `WARC-Block-Digest` / `WARC-Payload-Digest`, and each file
   opens with a `warcinfo` record;
 - every records Parquet file opens and has the record columns;
-- the holds log's chain, and every hold and release document against the SHA-256 it logged.
+- the holds log's chain, and every hold and release document against the SHA-256 it logged;
+- every chain head a fixity audit recorded (`civic_archive.heads`) is still there, unchanged.
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
 of anything) without failing the check.
 
@@ -37,7 +38,7 @@ from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
 IGNORED_PREFIXES = ("exports/", "locks/", "cache/")  # exports carry their own BagIt manifests; locks/ holds run
 # leases; cache/ holds derived speed-ups (records summaries) that nothing is decided from
-OWN_RECORD_PREFIXES = ("holds/", "disposition/")  # checked by the disposition-log and hold checks below
+OWN_RECORD_PREFIXES = ("holds/", "disposition/", "audit/")  # checked by the log, hold and recorded-heads checks
 
 
 @dataclass
@@ -242,6 +243,14 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
                 report.fail(prev_key, f"chain {chain}: content differs from the SHA-256 its successor {key} recorded")
             prev_key, prev_hash = key, digest
         report.heads[chain] = (prev_key, prev_hash)
+
+    # every head a fixity audit recorded must still be there, unchanged (a chain cut back verifies otherwise)
+    from civic_archive import auditlog, heads, holds
+
+    hashes = {key: hashlib.sha256(data).hexdigest() for key, data, _, _ in manifests}
+    hashes.update((e.key, e.sha256) for e in auditlog.read_entries(store) + holds.LOG.read_entries(store))
+    for key, why in heads.check(store, hashes):
+        report.fail(key, why)
 
     for key in store.list(""):
         if key not in listed and not key.startswith(IGNORED_PREFIXES + OWN_RECORD_PREFIXES):
