@@ -306,3 +306,21 @@ def test_custody_ties_the_package_to_the_manifests(store, tmp_path):
 def test_an_empty_result_still_gets_the_statutory_clock(store, tmp_path):
     result = run(store, tmp_path, request_id="R-empty", query="zzzz-nothing-matches-zzzz")
     assert result.counts["rows"] == 0 and result.deadline["jurisdiction"] == "MO" and result.deadline["deadline"]
+
+
+def test_records_a_crashed_run_left_behind_are_not_exported(store, tmp_path):
+    """A run exists when its manifest does: after a crash and its resume, the crashed run's records files
+    stay as orphans, and an export listed every row twice (found by an audit)."""
+    committed = package_rows(run(store, tmp_path, "before", request_id="R-orphan", accounts=[ACCOUNT]).path)
+    key = next(k for k in store.list(f"records/account={ACCOUNT}/") if k.endswith(".parquet"))
+    run_id = key.rsplit("/", 1)[1].rsplit("-", 1)[0]
+    orphan = key.replace(run_id, run_id[:-6] + "ffffff")  # the same rows, under a run that never committed
+    store.put_bytes(orphan, store.read_bytes(key))
+    again = package_rows(run(store, tmp_path, "after", request_id="R-orphan", accounts=[ACCOUNT]).path)
+    assert len(again) == len(committed) and orphan not in {r["key"] for r in again}
+    # the same file under a committed run's id but listed in no manifest: refused, before anything is written
+    forged = key.rsplit("-", 1)[0] + "-99.parquet"
+    store.put_bytes(forged, store.read_bytes(key))
+    with pytest.raises(export.ExportError, match="not listed in its run's manifest"):
+        run(store, tmp_path, "forged", request_id="R-forged", accounts=[ACCOUNT])
+    assert records_request.load(store, "R-forged") is None

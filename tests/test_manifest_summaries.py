@@ -113,7 +113,7 @@ def test_a_file_without_a_usable_listed_summary_is_read_row_by_row(tmp_path, mon
     listed, unlisted = recordscan.manifest_summaries(store, [good, odd])
     expected = {"types": [good, odd], "no-manifest": [good, odd]}.get(damage, [odd])
     assert unlisted == expected
-    result = recordscan.summaries(store, cache=False)
+    result = recordscan.summaries(store, cache=False, keys=[good, odd])
     assert result.from_manifests == 0  # without caches, nothing listed is used either
     with_lists = recordscan.summaries(store, keys=[good, odd])
     assert with_lists.from_manifests == 2 - len(expected)

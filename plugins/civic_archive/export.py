@@ -291,6 +291,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
                               f"{', '.join(sorted(known)) or 'none'})")
         table = search.find(store, req.criteria, keys=keys, files=files)
         rows = search.rows(table)
+        sources = _source_objects(store, rows)  # before anything is written: refuses objects no manifest lists
         jurisdiction = (req.jurisdiction or next((r["jurisdiction"] for r in rows if r.get("jurisdiction")), None)
                         or recordscan.jurisdiction(store, keys, files))  # nothing responsive: the clock still runs
         doc, hold_id = records_request.open_request(
@@ -355,7 +356,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
                 w.writerows(redactor.log)
         custody = {"custody_version": 1, **meta, "software": SOFTWARE, "software_version": __version__,
                    "archive": store.uri, "request": doc,
-                   "source_objects": _source_objects(store, rows),
+                   "source_objects": sources,
                    "files": {p.relative_to(data).as_posix(): {"sha256": _hashes(p)["sha256"], "bytes": p.stat().st_size}
                              for p in _files(data)}}
         (data / "chain-of-custody.json").write_text(json.dumps(custody, indent=1, ensure_ascii=False, default=str)
@@ -390,8 +391,10 @@ def _source_objects(store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for key in keys:
         entry, manifest_key = entries.entry(key)
-        out.append({"key": key, "sha256": entry.get("sha256") if entry else None,
-                    "size": entry.get("size") if entry else None, "manifest": manifest_key if entry else None})
+        if entry is None:  # records are read from committed runs only, so this object was put there by hand
+            raise ExportError(f"{key} is not listed in its run's manifest: nothing is exported from it; run "
+                              "civic-archive verify")
+        out.append({"key": key, "sha256": entry["sha256"], "size": entry["size"], "manifest": manifest_key})
     return out
 
 

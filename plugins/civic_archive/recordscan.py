@@ -139,7 +139,11 @@ def versions_group(key: str) -> str:
 
 
 def records_keys(store: ArchiveStore) -> list[str]:
-    return [k for k in store.list(RECORDS_PREFIX) if k.endswith(".parquet")]
+    """The records files of committed runs. A run exists when its manifest does (DESIGN): files a crashed or
+    running harvest has written without one are orphans, never search results, hold scopes or evidence
+    (found by an audit: after a crash and its resume, an export listed every row twice)."""
+    committed = {k[len(manifest.PREFIX):-len(".json")] for k in store.list(manifest.PREFIX) if k.endswith(".json")}
+    return [k for k in store.list(RECORDS_PREFIX) if k.endswith(".parquet") and run_of(k) in committed]
 
 
 def prune_keys(keys: Iterable[str], *, accounts: Iterable[str] | None = None,
