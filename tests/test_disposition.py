@@ -5,6 +5,7 @@ days from creation. `today` is pinned so the results do not depend on when the s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -372,3 +373,24 @@ def test_harvest_after_a_purge_copes_with_disposed_of_records(tmp_path, monkeypa
     assert all(r.ok for r in results), [r.errors for r in results]
     assert any("disposed of under the schedule" in n for r in results for n in r.notes)
     assert verify(store).ok
+
+
+def test_a_logged_destruction_its_plan_does_not_list_fails_the_log(env):
+    """A log entry reusing an earlier entry's plan and approvals (their hashes still match) for objects that
+    plan never listed verified (found by an audit). Every destroyed object must be in the plan, with its
+    SHA-256, and every approval must approve that plan."""
+    city, store, policy, _ = env
+    doc, _, _ = disposition.plan(store, city, policy=policy, save=True)
+    disposition.approve(store, city, doc["plan_id"], approver="clerk", policy=policy)
+    disposition.execute(store, city, doc["plan_id"], policy=policy)
+    assert auditlog.check(store).ok and verify(store, deep=False).ok
+    first = auditlog.read_entries(store)[0].doc
+    planned = {o["key"] for o in doc["objects"]}
+    victim = next(k for k in store.list("warc/") if k not in planned)
+    body = {k: v for k, v in first.items() if k not in ("sequence", "previous")}
+    body["objects"] = [{**first["objects"][0], "key": victim, "kind": "warc",
+                        "sha256": hashlib.sha256(store.read_bytes(victim)).hexdigest()}]
+    entry = auditlog.append(store, body)
+    problems = dict(auditlog.check(store).problems)
+    assert f"destroyed {victim}, which its plan {doc['plan_id']} does not list" in problems[entry.key]
+    assert not verify(store, deep=False).ok

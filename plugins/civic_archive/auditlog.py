@@ -14,6 +14,7 @@ destruction generated from the entry (and checked against it by `--verify`).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -94,16 +95,40 @@ def check(store: ArchiveStore, *, certificates: bool = True, references: bool = 
     if references:
         for entry in result.entries:
             refs = [("plan", entry.doc["plan"])] + [("approval", a) for a in entry.doc["approvals"]]
+            docs = {}
             for what, ref in refs:
                 try:
-                    digest = hashlib.sha256(store.read_bytes(ref["key"])).hexdigest()
+                    data = store.read_bytes(ref["key"])
                 except StorageError:
                     result.problems.append((entry.key, f"the {what} it relies on ({ref['key']}) is missing"))
                     continue
-                if digest != ref["sha256"]:
+                if hashlib.sha256(data).hexdigest() != ref["sha256"]:
                     result.problems.append((ref["key"], f"the {what} differs from the SHA-256 recorded in "
                                                         f"log entry {entry.sequence}"))
+                    continue
+                docs[ref["key"]] = json.loads(data)
+            result.problems += _authorised(entry, docs)
     return result
+
+
+def _authorised(entry: Entry, docs: dict[str, Any]) -> list[tuple[str, str]]:
+    """What an entry destroyed that its plan does not list, or approvals of another plan (found by an audit:
+    an entry reusing an earlier entry's plan and approvals verified, whatever it destroyed)."""
+    plan = docs.get(entry.doc["plan"]["key"])
+    if plan is None:
+        return []  # missing or changed: already a problem
+    problems = []
+    listed = {o.get("key"): o.get("sha256") for o in plan.get("objects", []) if isinstance(o, dict)}
+    for obj in entry.doc["objects"]:
+        if listed.get(obj["key"]) != obj["sha256"]:
+            problems.append((entry.key, f"destroyed {obj['key']}, which its plan {plan.get('plan_id')} does not "
+                                        "list with that SHA-256"))
+    for approval in entry.doc["approvals"]:
+        doc = docs.get(approval["key"])
+        if doc is not None and (doc.get("plan_id") != plan.get("plan_id") or doc.get("decision") != "approve"):
+            problems.append((approval["key"], f"log entry {entry.sequence} counts it as an approval of plan "
+                                              f"{plan.get('plan_id')}, but it is not one"))
+    return problems
 
 
 # -- the certificate -----------------------------------------------------------------------------------------------
