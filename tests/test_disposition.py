@@ -251,10 +251,14 @@ def test_interrupted_execution_is_reported_then_completed(env):
     report = verify(store)
     assert not report.ok
     assert any("interrupted disposition" in why for _, why in report.failures)
+    # a new plan for approval waits for it (else it would purge around the unlogged destructions)
+    with pytest.raises(disposition.DispositionError, match=f"execute {doc['plan_id']}"):
+        disposition.plan(store, city, policy=policy, save=True)
     result = disposition.execute(store, city, doc["plan_id"], policy=policy)
     notes = [o for o in result.entry.doc["objects"] if o.get("note")]
     assert len(notes) == 2
     assert verify(store).ok
+    assert disposition.unfinished(store) == []
 
 
 def test_tampered_log_is_detected(env):

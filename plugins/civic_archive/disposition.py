@@ -471,6 +471,14 @@ def plan(store: ArchiveStore, config, *, as_of: date | None = None, policy: Rete
     as_of = as_of or today
     if save and as_of > today:
         raise DispositionError(f"--as-of {as_of} is in the future: a preview cannot be saved for approval")
+    if save:
+        # An execution that was interrupted may have destroyed objects it never logged: it is completed
+        # first, or a new plan would purge around it and the log would never account for them (found by an
+        # audit: the next monthly run ended green with the interrupted purge still unlogged).
+        for intent_key, plan_id in unfinished(store):
+            raise DispositionError(f"the execution of plan {plan_id} was interrupted ({intent_key}) and is not "
+                                   f"logged: run `civic-archive disposition execute {plan_id}` to complete and "
+                                   "log it, then plan again")
     analysis = analyze(store, policy, as_of=as_of, cache=cache, accounts=accounts, series=series)
     if (save if write_cache is None else write_cache) and analysis.summary is not None:
         t0 = time.perf_counter()
@@ -589,6 +597,12 @@ def _method(store: ArchiveStore) -> str:
             "checked against its run manifest; the storage confirmed that no legal hold was set and that the "
             "Object Lock retention had expired (the software never bypasses governance retention). Replicas and "
             "backups outside this bucket are not covered by this record.")
+
+
+def unfinished(store: ArchiveStore) -> list[tuple[str, str]]:
+    """(intent key, plan id) of executions that started destroying and were never logged."""
+    logged = {e.doc.get("plan", {}).get("plan_id") for e in auditlog.read_entries(store)}
+    return [(key, intent.get("plan_id")) for key, intent in intents(store) if intent.get("plan_id") not in logged]
 
 
 def executed_entries(store: ArchiveStore, plan_id: str) -> list[auditlog.Entry]:
