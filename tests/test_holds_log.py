@@ -130,3 +130,17 @@ def test_an_unlogged_hold_is_honoured_and_reported(env):
     assert [h.hold_id for h in holds.active_holds(store)] == ["BY-HAND"]
     assert not set(mayor["records_keys"]) & _planned(store, city, policy)
     assert "hold not in the holds log" in _failures(store)[holds.hold_key("BY-HAND")]
+
+
+def test_running_hold_add_again_completes_an_interrupted_one(env):
+    """`hold add` writes the document, then logs it: interrupted in between, the same command completes it."""
+    store, city, policy, mayor = env
+    scope, reason = {"accounts": ["mayor-x"]}, "Doe v. City"
+    placed = holds.place(store, scope=scope, reason=reason, placed_by="a", hold_id="DOE-1", lock_objects=False)
+    os.chmod(store.root / holds.LOG.entry_key(1), 0o644)
+    (store.root / holds.LOG.entry_key(1)).unlink()  # as if the process died before logging
+    assert "hold not in the holds log" in _failures(store)[holds.hold_key("DOE-1")]
+    again = holds.place(store, scope=scope, reason=reason, placed_by="a", hold_id="DOE-1")
+    assert again.hold.placed_at == placed.hold.placed_at and verify(store, deep=False).ok
+    with pytest.raises(holds.HoldError, match="already exists"):
+        holds.place(store, scope=scope, reason=reason, placed_by="a", hold_id="DOE-1")

@@ -429,7 +429,17 @@ def place(store: ArchiveStore, *, scope: dict[str, Any], reason: str, placed_by:
     try:
         store.put_bytes(key, data, content_type="application/json")
     except ObjectExists:
-        raise HoldError(f"a hold {hold_id} already exists") from None
+        data = store.read_bytes(key)
+        existing = _read_doc(key, data, "hold")
+        if key in check_log(store).logged:
+            raise HoldError(f"a hold {hold_id} already exists") from None
+        # a `hold add` interrupted before it logged the document: this one completes it (found by an audit:
+        # nothing could, and verify failed for good)
+        if (existing["scope"], existing["reason"]) != (doc["scope"], doc["reason"]):
+            _log(store, "place", hold_id, key, data, now)
+            raise HoldError(f"a hold {hold_id} already exists, with another scope or reason (it was not in the "
+                            "holds log; it is now)") from None
+        doc = existing
     _log(store, "place", hold_id, key, data, now)
     hold = Hold.from_doc(doc)
     result = HoldResult(hold, key)
