@@ -320,7 +320,7 @@ def test_harvest_nightly_under_a_real_scheduler(postgres, seaweed, fakes, tmp_pa
     harvests = [t for t in tis if t[0].startswith("harvest_")]
     assert len(harvests) == len(accounts)  # one mapped task instance per account
     assert {(t[0], t[3]) for t in harvests} == {(f"harvest_{p}", f"civic_archive_{p}") for p in accounts.values()}
-    # The run's state alone is not enough: summarize (all_done) ends it green even when a harvest task failed.
+    # Every task, not only the run: summarize also fails the run when a harvest task failed outright.
     assert all(t[2] == "success" for t in tis), f"not every task succeeded:\n{listing}\n{airflow.logs()}"
 
     # The auditor identity re-verifies what the workers wrote, through the command line an auditor would use.
