@@ -107,3 +107,24 @@ def test_kill_and_resume(point, night, reference, tmp_path):
         check_archive(store)  # verify green, unbroken chain, no item version archived twice
         assert_no_partial(store)
         assert latest(store) == reference[night]
+
+
+def test_a_clock_set_back_after_a_run_with_a_clock_ahead_keeps_the_chain(tmp_path):
+    """The chain's order is its manifests' key order: one run with a clock a year ahead made every later run
+    link to it with the same sequence number, and the chain never verified again (found by an audit). A run
+    is now stamped after the chain's newest run whatever the clock says."""
+    from datetime import datetime, timedelta, timezone
+
+    from civic_archive.run import ArchiveRun
+
+    store = LocalStore(tmp_path / "archive")
+    now = datetime(2026, 11, 22, 2, tzinfo=timezone.utc)
+    for clock in (now, now + timedelta(days=365), now + timedelta(days=1), now + timedelta(days=2)):
+        run = ArchiveRun(store, "acct", warcinfo={}, clock=lambda clock=clock: clock)
+        run.add_bytes(f"manifests/{run.run_id}.report.md", b"report", "report")
+        run.commit()
+    keys = manifest.chain_keys(store, "acct")
+    assert [json.loads(store.read_bytes(k))["sequence"] for k in keys] == [1, 2, 3, 4]
+    assert json.loads(store.read_bytes(keys[-1]))["started_at"].startswith("2026-11-24")  # the clock's own time
+    report = verify(store, deep=False)
+    assert report.ok, report.summary()

@@ -8,17 +8,20 @@ run starts over from the last committed state.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from civic_archive import SOFTWARE, manifest
 from civic_archive.storage import ArchiveStore, StoredObject
 from civic_archive.warc import WarcFile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,10 +50,25 @@ class ArchiveRun:
 
     def __post_init__(self):
         self.started_at = self.clock()
-        self.run_id = self.run_id or manifest.new_run_id(self.chain, self.started_at)
+        self.run_id = self.run_id or self._next_run_id()
         self.spool = tempfile.mkdtemp(prefix=f"{self.run_id}.", dir=self.store.spool_dir())
         self._warc: WarcFile | None = None
         self._warc_count = 0
+
+    def _next_run_id(self) -> str:
+        """A run id that sorts after the chain's newest run, whatever the clock says: the chain's order is its
+        keys' order, so a run stamped before the head (a clock set back after a run with a clock ahead) would
+        link to the wrong manifest and break the chain (found by an audit). Such a run is stamped 1 µs after
+        the head instead, and the clock's time is still what its manifest records as `started_at`."""
+        run_id = manifest.new_run_id(self.chain, self.started_at)
+        keys = manifest.chain_keys(self.store, self.chain)
+        head = keys[-1][len(manifest.PREFIX):-len(".json")] if keys else None
+        if head is not None and run_id <= head:
+            stamp = datetime.strptime(head.split(".")[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc)
+            run_id = manifest.new_run_id(self.chain, stamp + timedelta(microseconds=1))
+            log.warning("the clock (%s) is behind chain %s's newest run %s: this run is %s", self.started_at,
+                        self.chain, head, run_id)
+        return run_id
 
     # -- WARC files -------------------------------------------------------------------------------------------
     def warc(self) -> WarcFile:
