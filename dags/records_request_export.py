@@ -41,7 +41,9 @@ def records_request_export():
     def export_request() -> dict:
         from civic_archive import export
 
-        return export.run_params(dict(get_current_context()["params"]), os.environ.get("CIVIC_ARCHIVE_EXPORT_DIR"))
+        context = get_current_context()
+        return export.run_params(dict(context["params"]), os.environ.get("CIVIC_ARCHIVE_EXPORT_DIR"),
+                                 triggered_by=getattr(context.get("dag_run"), "triggering_user_name", None))
 
     export_request()
 

@@ -324,3 +324,10 @@ def test_records_a_crashed_run_left_behind_are_not_exported(store, tmp_path):
     with pytest.raises(export.ExportError, match="not listed in its run's manifest"):
         run(store, tmp_path, "forged", request_id="R-forged", accounts=[ACCOUNT])
     assert records_request.load(store, "R-forged") is None
+
+
+def test_the_custody_record_names_the_airflow_user_who_triggered_the_export():
+    assert export._run_by("pat.clerk", "Mayor's office") == \
+        "pat.clerk (Airflow user; form says: requested by Mayor's office)"
+    assert export._run_by("pat.clerk", None) == export._run_by("pat.clerk", "pat.clerk") == "pat.clerk"
+    assert export._run_by(None, None) == "airflow"

@@ -58,6 +58,8 @@ def test_dag_test_exports_with_params(dag, demo, tmp_path, monkeypatch):  # noqa
     bagit.Bag(str(tmp_path / "unz" / "bag")).validate()
     summary = json.loads((tmp_path / "unz" / "bag" / "data" / "summary.json").read_text())
     assert summary["parameters"]["redaction_profile"] == "commenter-identities" and summary["redactions"] > 0
+    # the Airflow user who triggered the run (dag.test() names itself), with the form's name as a label
+    assert summary["run_by"] == "dag_test (Airflow user; form says: requested by clerk)"
 
 
 def test_bad_params_fail_the_run(dag, demo, tmp_path, monkeypatch):  # noqa: F811

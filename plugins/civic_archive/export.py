@@ -383,6 +383,13 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         shutil.rmtree(tmp_root, ignore_errors=True)
 
 
+def _run_by(triggered_by: str | None, requested_by: str | None) -> str:
+    if triggered_by and requested_by and requested_by != triggered_by:
+        return f"{triggered_by} (Airflow user; form says: requested by {requested_by})"
+    return triggered_by or (f"{requested_by} (as typed in the form; no Airflow user recorded)" if requested_by
+                            else "airflow")
+
+
 def _source_objects(store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The archive objects the package was made from, each with the SHA-256 and size its run's manifest
     records and that manifest's key: what ties the package to the archive's hash-chained manifests."""
@@ -398,8 +405,12 @@ def _source_objects(store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str | None = None) -> dict[str, Any]:
-    """The DAG task: validate the trigger form's params against the schema, export, return a summary."""
+def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str | None = None,
+               triggered_by: str | None = None) -> dict[str, Any]:
+    """The DAG task: validate the trigger form's params against the schema, export, return a summary.
+    `triggered_by`: the Airflow user who triggered the run, which the chain of custody records as who ran the
+    export; the form's free-text `requested_by` is kept beside it as a label (found by an audit: the custody
+    record held only what was typed)."""
     from civic_archive import nightly, schemas
     from civic_archive.storage import open_store
 
@@ -413,7 +424,7 @@ def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str |
         requester=params.get("requester"),
         received=date.fromisoformat(params["received"]) if params.get("received") else None,
         redaction_profile=params.get("redaction_profile"), jurisdiction=params.get("jurisdiction"),
-        run_by=params.get("requested_by") or "airflow")
+        run_by=_run_by(triggered_by, params.get("requested_by")))
     store = open_store(uri or nightly.archive_uri(), create=False)
     now = datetime.now(timezone.utc)
     tmp = None
