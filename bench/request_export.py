@@ -71,6 +71,30 @@ def make_archive(root: str, n: int, seed: int = 7) -> None:
             next_id += per
 
 
+def _write_manifests(root: str) -> None:
+    """A manifest per synthetic run (`{account}.bench`) listing its objects: search and export read only the
+    records files of committed runs, as in a harvested archive."""
+    import hashlib
+    import json
+
+    runs: dict[str, list[str]] = {}
+    for base in ("records", "warc"):
+        for folder, _, names in os.walk(os.path.join(root, base)):
+            for name in names:
+                key = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+                runs.setdefault(name.rsplit("-", 1)[0], []).append(key)
+    os.makedirs(os.path.join(root, "manifests"), exist_ok=True)
+    for run_id, keys in runs.items():
+        objects = []
+        for key in sorted(keys):
+            with open(os.path.join(root, key), "rb") as fh:
+                objects.append({"key": key, "sha256": hashlib.file_digest(fh, "sha256").hexdigest(),
+                                "size": os.path.getsize(os.path.join(root, key)),
+                                "kind": "records" if key.startswith("records/") else "warc"})
+        with open(os.path.join(root, "manifests", f"{run_id}.json"), "w") as fh:
+            json.dump({"manifest_version": 1, "run_id": run_id, "objects": objects}, fh)
+
+
 def search_records(n: int = 10_000_000, keep: str | None = None) -> dict:
     root = keep or os.path.join(tempfile.gettempdir(), f"civic-archive-bench-search-{n}")
     t0 = time.perf_counter()
@@ -78,6 +102,8 @@ def search_records(n: int = 10_000_000, keep: str | None = None) -> dict:
         shutil.rmtree(root, ignore_errors=True)
         make_archive(root, n)
         open(os.path.join(root, ".complete"), "w").close()
+    if not os.path.isdir(os.path.join(root, "manifests")):  # also an archive cached by an older benchmark
+        _write_manifests(root)
     generated = time.perf_counter() - t0
     store = LocalStore(root)
     criteria = search.Criteria(accounts=["acct-07"], since="2025-03-01", until="2025-03-31", query="snow plow")
@@ -119,6 +145,7 @@ def _package_archive(root: str, n: int) -> None:
     folder = os.path.join(root, "records", f"account={account}", "series=S1", "created=2024-01")
     os.makedirs(folder)
     pq.write_table(table, os.path.join(folder, f"{account}.bench-0.parquet"), compression="zstd")
+    _write_manifests(root)
 
 
 def package(n: int = 10_000) -> dict:
