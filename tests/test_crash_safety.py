@@ -128,3 +128,16 @@ def test_a_clock_set_back_after_a_run_with_a_clock_ahead_keeps_the_chain(tmp_pat
     assert json.loads(store.read_bytes(keys[-1]))["started_at"].startswith("2026-11-24")  # the clock's own time
     report = verify(store, deep=False)
     assert report.ok, report.summary()
+
+
+def test_a_crashed_runs_spool_is_removed_by_the_next_run_of_its_account(tmp_path):
+    from civic_archive.run import ArchiveRun
+
+    store = LocalStore(tmp_path / "archive")
+    crashed = ArchiveRun(store, "acct", warcinfo={})
+    other = ArchiveRun(store, "acct-2", warcinfo={})  # another account's run, maybe still going
+    with open(crashed.spool_path("w.warc.gz"), "wb") as fh:
+        fh.write(b"x" * 1000)
+    # the process dies here: no commit, no cleanup
+    ArchiveRun(store, "acct", warcinfo={}).cleanup()
+    assert not os.path.exists(crashed.spool) and os.path.isdir(other.spool)

@@ -51,9 +51,21 @@ class ArchiveRun:
     def __post_init__(self):
         self.started_at = self.clock()
         self.run_id = self.run_id or self._next_run_id()
+        self._clear_crashed_spools()
         self.spool = tempfile.mkdtemp(prefix=f"{self.run_id}.", dir=self.store.spool_dir())
         self._warc: WarcFile | None = None
         self._warc_count = 0
+
+    def _clear_crashed_spools(self) -> None:
+        """Remove the spool folders of this chain's earlier runs: a run that crashed leaves its folder (up to a
+        whole WARC file) behind, and every earlier run of the chain has ended, since runs of an account hold
+        its lease, which this run's caller holds now (found by an audit: they stayed after a resume)."""
+        spool_dir = self.store.spool_dir()
+        for name in os.listdir(spool_dir):
+            path = os.path.join(spool_dir, name)
+            if manifest.chain_of(name) == self.chain and os.path.isdir(path):
+                log.info("removing the spool of an earlier run of %s that did not clean up: %s", self.chain, path)
+                shutil.rmtree(path, ignore_errors=True)
 
     def _next_run_id(self) -> str:
         """A run id that sorts after the chain's newest run, whatever the clock says: the chain's order is its
