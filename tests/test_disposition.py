@@ -398,3 +398,20 @@ def test_a_logged_destruction_its_plan_does_not_list_fails_the_log(env):
     problems = dict(auditlog.check(store).problems)
     assert f"destroyed {victim}, which its plan {doc['plan_id']} does not list" in problems[entry.key]
     assert not verify(store, deep=False).ok
+
+
+def test_a_posts_media_take_its_series(tmp_path):
+    """A post's photos and a video's thumbnail are part of it: a rule naming `media` but not `video` filed a
+    YouTube video under one series (here none) and its thumbnail under another, purgeable (found by an
+    audit)."""
+    harvest_with_schedule(tmp_path / "archive", tmp_path, nights=1,
+                          mapping=[{"series": "TEST POSTS", "kinds": ["post", "media"]}])
+    rows = all_rows(LocalStore(tmp_path / "archive"))
+    series = {(r["account_id"], r["platform_id"]): r["series_code"] for r in rows if r["kind"] in ("post", "video")}
+    media = [r for r in rows if r["kind"] == "media" and (r["account_id"], r["parent_platform_id"]) in series]
+    kinds = {r["kind"] for r in rows if r["kind"] in ("post", "video") and (r["account_id"], r["platform_id"]) in
+             {(m["account_id"], m["parent_platform_id"]) for m in media}}
+    assert kinds == {"post", "video"}  # both cases are exercised
+    for m in media:
+        assert m["series_code"] == series[(m["account_id"], m["parent_platform_id"])], m["platform_id"]
+    assert any(m["series_code"] is None for m in media)  # a video's thumbnail, like its video, unclassified

@@ -330,9 +330,10 @@ def _harvest(config, account, store, run, result, clock, session_options, option
                       "quarantine", 1, content_type="application/json")
         quarantine_n += 1
 
-    def row_of(obj, version: int = 1, status: str | None = None) -> dict[str, Any] | None:
+    def row_of(obj, version: int = 1, status: str | None = None, classify_as: str | None = None
+               ) -> dict[str, Any] | None:
         """The validated record row of what the connector read, or None when it makes none (then quarantined
-        with the reason and its WARC evidence)."""
+        with the reason and its WARC evidence). `classify_as`: the kind whose retention series it takes."""
         if isinstance(obj, Invalid):
             quarantined(obj.reason, obj.payload, obj.ref)
             return None
@@ -340,7 +341,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             row = records.to_row(obj, account_id=account.id, platform=account.platform, version=version,
                                  status=status or ("hidden" if obj.hidden else "live"), captured_at=captured_at,
                                  run_id=run.run_id, jurisdiction=config.jurisdiction)
-            row.update(retention.classify(config, account, row))
+            row.update(retention.classify(config, account, {**row, "kind": classify_as} if classify_as else row))
             _check_text(row)
         except (ValueError, TypeError, RecursionError) as exc:  # e.g. nested too deeply, lone surrogates
             quarantined(f"record could not be built: {type(exc).__name__}: {str(exc)[:300]}", obj.raw, obj.ref)
@@ -351,15 +352,22 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             return None
         return row
 
-    current_root = None
+    current_root = root_kind = None
     try:
         for obj in source.walk():
+            classify_as = None
             if not isinstance(obj, Invalid):
                 if obj.kind in changes.ROOT_KINDS:
                     current_root = root = obj.platform_id
+                    root_kind = obj.kind
                 else:
                     root = obj.root_platform_id or current_root
-            row = row_of(obj)
+                # A post's or video's photos and thumbnails are part of it: they take its series, not one of
+                # their own (found by an audit: a video kept under one series, its thumbnail purgeable under
+                # another). Connectors list them right after their post.
+                if obj.kind == "media" and obj.parent_platform_id and obj.parent_platform_id == current_root:
+                    classify_as = root_kind
+            row = row_of(obj, classify_as=classify_as)
             if row is not None:
                 spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
     except (TokenExpired, ApiError, CaptureError) as exc:
