@@ -277,9 +277,19 @@ def test_a_repeat_export_regenerates_the_same_request_only(store, tmp_path):
 def test_an_unknown_account_is_refused_before_anything_is_written(store, tmp_path):
     before = sorted(store.list(""))
     for account in ("no-such-account", "Parks-Facebook"):
-        with pytest.raises(export.ExportError, match=f"no records of account {account}"):
+        with pytest.raises(export.ExportError, match=f"no account {account}"):
             run(store, tmp_path, f"x-{account}", request_id="R-unknown", accounts=[account])
     assert sorted(store.list("")) == before and records_request.load(store, "R-unknown") is None
+
+
+def test_an_account_harvested_with_nothing_in_it_gets_an_empty_package(store, tmp_path):
+    """Answering that no responsive records exist is an answer: an account the archive has harvested (it has
+    a manifest chain) but that holds no records is exported, empty."""
+    from civic_archive.run import ArchiveRun
+
+    ArchiveRun(store, "quiet-account", warcinfo={}).commit()
+    result = run(store, tmp_path, request_id="R-quiet", accounts=["quiet-account"])
+    assert result.counts["rows"] == 0 and records_request.load(store, "R-quiet") is not None
 
 
 def test_bad_inputs_are_refused_before_anything_is_written(store, tmp_path):

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
-from civic_archive import SOFTWARE, __version__, exportview, identity, recordscan, records_request, search
+from civic_archive import SOFTWARE, __version__, exportview, identity, manifest, recordscan, records_request, search
 from civic_archive.records import ARROW_SCHEMA
 from civic_archive.redaction_profiles import Redactor
 from civic_archive.redaction_profiles import load as load_profile
@@ -284,10 +284,13 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
     who = _who(req.run_by)
     with recordscan.local_files(store) as files:
         keys = recordscan.records_keys(store)
-        known = {recordscan.account_of(k) for k in keys} - {None}
+        # Accounts the archive has harvested (each has a manifest chain, records or not): an account never
+        # harvested, or misspelt, is refused before anything is written, since a request record and its hold
+        # are permanent; one harvested with nothing in it gets an empty package that says so.
+        known = manifest.chains(store) | ({recordscan.account_of(k) for k in keys} - {None})
         unknown = [a for a in req.criteria.accounts if a not in known]
-        if unknown:  # before anything is written: a request record and its hold are permanent
-            raise ExportError(f"no records of account {', '.join(unknown)} in {store.uri} (its accounts: "
+        if unknown:
+            raise ExportError(f"no account {', '.join(unknown)} in {store.uri} (its accounts: "
                               f"{', '.join(sorted(known)) or 'none'})")
         table = search.find(store, req.criteria, keys=keys, files=files)
         rows = search.rows(table)

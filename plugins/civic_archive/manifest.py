@@ -45,6 +45,11 @@ class Link:
     sequence: int
 
 
+def chains(store: ArchiveStore) -> set[str]:
+    """The chains (accounts) that have committed at least one run."""
+    return {chain_of(k[len(PREFIX):]) for k in store.list(PREFIX) if _is_manifest(k)}
+
+
 def chain_keys(store: ArchiveStore, chain: str) -> list[str]:
     """The chain's manifest keys, oldest first (run ids sort by time within a chain)."""
     return [k for k in store.list(f"{PREFIX}{chain}.") if _is_manifest(k)]
