@@ -29,6 +29,7 @@ WORDS = ("city council park road closed meeting tonight budget library snow plow
 ACCOUNTS = 20
 MONTHS = 24
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+RUN = "20240101T000000000000Z.000000"  # each account's one synthetic run: `{account}.{RUN}`, shaped like a run id
 
 
 def _texts(rng, count: int) -> list[str]:
@@ -66,13 +67,13 @@ def make_archive(root: str, n: int, seed: int = 7) -> None:
             month = (START + timedelta(days=31 * m)).strftime("%Y-%m")
             folder = os.path.join(root, "records", f"account={account}", "series=S1", f"created={month}")
             os.makedirs(folder, exist_ok=True)
-            pq.write_table(_table(rng, account, m, per, pool, next_id), os.path.join(folder, f"{account}.bench-0.parquet"),
+            pq.write_table(_table(rng, account, m, per, pool, next_id), os.path.join(folder, f"{account}.{RUN}-0.parquet"),
                            compression="zstd", row_group_size=64 * 1024)
             next_id += per
 
 
 def _write_manifests(root: str) -> None:
-    """A manifest per synthetic run (`{account}.bench`) listing its objects: search and export read only the
+    """A manifest per synthetic run (`{account}.{RUN}`) listing its objects: search and export read only the
     records files of committed runs, as in a harvested archive."""
     import hashlib
     import json
@@ -98,10 +99,10 @@ def _write_manifests(root: str) -> None:
 def search_records(n: int = 10_000_000, keep: str | None = None) -> dict:
     root = keep or os.path.join(tempfile.gettempdir(), f"civic-archive-bench-search-{n}")
     t0 = time.perf_counter()
-    if not os.path.exists(os.path.join(root, ".complete")):
+    if not os.path.exists(os.path.join(root, ".complete-v2")):
         shutil.rmtree(root, ignore_errors=True)
         make_archive(root, n)
-        open(os.path.join(root, ".complete"), "w").close()
+        open(os.path.join(root, ".complete-v2"), "w").close()
     if not os.path.isdir(os.path.join(root, "manifests")):  # also an archive cached by an older benchmark
         _write_manifests(root)
     generated = time.perf_counter() - t0
@@ -121,7 +122,7 @@ def _package_archive(root: str, n: int) -> None:
     rng = random.Random(11)
     account = "acct-pkg"
     os.makedirs(os.path.join(root, "warc", account, "2024", "01"))
-    warc_key = f"warc/{account}/2024/01/{account}.bench-0.warc.gz"
+    warc_key = f"warc/{account}/2024/01/{account}.{RUN}-0.warc.gz"
     texts = _texts(rng, n)
     offsets, lengths, rec_ids = [], [], []
     with open(os.path.join(root, warc_key), "wb") as fh:
@@ -144,7 +145,7 @@ def _package_archive(root: str, n: int) -> None:
         table = table.set_column(i, ARROW_SCHEMA.field(name), pa.array(values, ARROW_SCHEMA.field(name).type))
     folder = os.path.join(root, "records", f"account={account}", "series=S1", "created=2024-01")
     os.makedirs(folder)
-    pq.write_table(table, os.path.join(folder, f"{account}.bench-0.parquet"), compression="zstd")
+    pq.write_table(table, os.path.join(folder, f"{account}.{RUN}-0.parquet"), compression="zstd")
     _write_manifests(root)
 
 

@@ -41,6 +41,7 @@ class LogCheck:
     entries: list[Entry] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     head: Entry | None = None
+    hashes: dict[str, str] = field(default_factory=dict)  # SHA-256 of every readable entry, valid or not
 
     @property
     def ok(self) -> bool:
@@ -131,7 +132,7 @@ class Chain:
         expected = 1
         prev: Entry | None = None
         for number, key, data in sorted(found):
-            digest = hashlib.sha256(data).hexdigest()
+            digest = result.hashes[key] = hashlib.sha256(data).hexdigest()
             try:
                 doc = json.loads(data)
                 schemas.validate(self.schema, doc)

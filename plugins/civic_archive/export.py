@@ -284,10 +284,11 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
     who = _who(req.run_by)
     with recordscan.local_files(store) as files:
         keys = recordscan.records_keys(store)
-        # Accounts the archive has harvested (each has a manifest chain, records or not): an account never
-        # harvested, or misspelt, is refused before anything is written, since a request record and its hold
-        # are permanent; one harvested with nothing in it gets an empty package that says so.
-        known = manifest.chains(store) | ({recordscan.account_of(k) for k in keys} - {None})
+        # Accounts the archive has harvested (each has a manifest chain, records or not; records are read
+        # from committed runs only, so every account with records has one): an account never harvested, or
+        # misspelt, is refused before anything is written, since a request record and its hold are
+        # permanent; one harvested with nothing in it gets an empty package that says so.
+        known = manifest.chains(store)
         unknown = [a for a in req.criteria.accounts if a not in known]
         if unknown:
             raise ExportError(f"no account {', '.join(unknown)} in {store.uri} (its accounts: "

@@ -7,9 +7,9 @@ away. Records-request exports place holds through `place()` too (kind `records_r
 
 A hold covers every version of every item one of whose versions matches (an edit or a removal never slips a
 record out of a hold), with the media attached to such an item, and it is evaluated again whenever a
-disposition is planned or executed, so records archived after the hold was placed are covered as well. Dates are compared with the UTC creation date and the
-range is widened by one day on each side: US local dates and UTC dates differ by up to a day, and a hold must
-err on the side of keeping.
+disposition is planned or executed, so records archived after the hold was placed are covered as well. Dates
+are compared with the UTC creation date and the range is widened by one day on each side: US local dates and
+UTC dates differ by up to a day, and a hold must err on the side of keeping.
 
 Every hold and release document is also entered in the holds log (`holds/log/{sequence:08d}.json`, hash-
 chained like the disposition log: `civic_archive.chain`) with its SHA-256. A logged document that was changed
@@ -220,28 +220,34 @@ class LogState:
     problems: list[tuple[str, str]] = field(default_factory=list)
     unlogged: list[str] = field(default_factory=list)
     head: tuple[str, str] | None = None
+    hashes: dict[str, str] = field(default_factory=dict)  # log entry key -> its SHA-256
 
 
-def check_log(store: ArchiveStore, documents: dict[str, bytes] | None = None) -> LogState:
-    """Check the holds log against the hold and release documents (`documents`: key -> bytes, read here if
+def documents(store: ArchiveStore) -> dict[str, bytes]:
+    """The hold and release documents: key -> bytes."""
+    return {k: store.read_bytes(k) for k in store.list(PREFIX) if _is_document(k)}
+
+
+def check_log(store: ArchiveStore, docs: dict[str, bytes] | None = None) -> LogState:
+    """Check the holds log against the hold and release documents (`docs`, from `documents()`: read here if
     not given)."""
-    if documents is None:
-        documents = {k: store.read_bytes(k) for k in store.list(PREFIX) if _is_document(k)}
+    if docs is None:
+        docs = documents(store)
     checked = LOG.check(store)
-    state = LogState(problems=[(k, f"holds log: {why}") for k, why in checked.problems])
+    state = LogState(problems=[(k, f"holds log: {why}") for k, why in checked.problems], hashes=checked.hashes)
     if checked.head is not None:
         state.head = (checked.head.key, checked.head.sha256)
     for entry in checked.entries:
         key, digest = entry.doc["document"]["key"], entry.doc["document"]["sha256"]
         state.logged[key] = digest
-        data = documents.get(key)
+        data = docs.get(key)
         if data is None:
             state.problems.append((key, f"logged in {entry.key} but missing: a {entry.doc['action']} document "
                                         "was deleted"))
         elif hashlib.sha256(data).hexdigest() != digest:
             state.problems.append((key, f"differs from the SHA-256 logged in {entry.key}: the document was "
                                         "changed"))
-    state.unlogged = sorted(k for k in documents if k not in state.logged)
+    state.unlogged = sorted(k for k in docs if k not in state.logged)
     return state
 
 
@@ -250,9 +256,12 @@ def _is_document(key: str) -> bool:
     return key.startswith(PREFIX) and name.endswith(".json") and "/" not in name
 
 
-def list_holds(store: ArchiveStore, *, include_released: bool = True) -> list[Hold]:
-    raw = {k: store.read_bytes(k) for k in store.list(PREFIX) if _is_document(k)}
-    state = check_log(store, raw)
+def list_holds(store: ArchiveStore, *, include_released: bool = True, docs: dict[str, bytes] | None = None,
+               state: LogState | None = None) -> list[Hold]:
+    """Every hold, with its release if logged. `docs` and `state` (from `documents()` and `check_log()`) spare
+    a caller that has them, such as `verify`, reading the documents and the log again."""
+    raw = documents(store) if docs is None else docs
+    state = check_log(store, raw) if state is None else state
     if state.problems:
         shown = "; ".join(f"{k}: {why}" for k, why in state.problems[:3])
         raise HoldError(f"the archive's holds cannot be trusted ({shown}); nothing can be disposed of until this "

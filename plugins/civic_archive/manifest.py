@@ -45,9 +45,14 @@ class Link:
     sequence: int
 
 
+def run_ids(store: ArchiveStore) -> set[str]:
+    """The runs that committed (a run exists when its manifest does)."""
+    return {k[len(PREFIX):-len(".json")] for k in store.list(PREFIX) if _is_manifest(k)}
+
+
 def chains(store: ArchiveStore) -> set[str]:
     """The chains (accounts) that have committed at least one run."""
-    return {chain_of(k[len(PREFIX):]) for k in store.list(PREFIX) if _is_manifest(k)}
+    return {chain_of(run_id) for run_id in run_ids(store)}
 
 
 def chain_keys(store: ArchiveStore, chain: str) -> list[str]:

@@ -91,12 +91,6 @@ def partition_of(key: str) -> str:
     return key.rsplit("/", 1)[0] + "/"
 
 
-def account_of(key: str) -> str | None:
-    """The account a records key belongs to (None outside the layout)."""
-    m = _RECORDS_KEY.match(key)
-    return m.group(1) if m else None
-
-
 class ManifestEntries:
     """Manifest entries of objects, looked up through the run id their key carries (one read per run)."""
 
@@ -142,7 +136,7 @@ def records_keys(store: ArchiveStore) -> list[str]:
     """The records files of committed runs. A run exists when its manifest does (DESIGN): files a crashed or
     running harvest has written without one are orphans, never search results, hold scopes or evidence
     (found by an audit: after a crash and its resume, an export listed every row twice)."""
-    committed = {k[len(manifest.PREFIX):-len(".json")] for k in store.list(manifest.PREFIX) if k.endswith(".json")}
+    committed = manifest.run_ids(store)
     return [k for k in store.list(RECORDS_PREFIX) if k.endswith(".parquet") and run_of(k) in committed]
 
 
@@ -272,32 +266,22 @@ def manifest_summaries(store: ArchiveStore, keys: list[str]) -> tuple[pa.Table |
     """Summaries of `keys` as their runs' manifests list them (the harvest writes them there), and the keys
     whose manifest entry has none usable: written before manifests carried summaries, or whose counts do
     not add up to the entry's record count."""
-    wanted: dict[str, list[str]] = {}
-    for key in keys:
-        wanted.setdefault(run_of(key) or "", []).append(key)
+    entries = ManifestEntries(store)
     columns: dict[str, list] = {"key": [], **{name: [] for name in _FILE_COLUMNS}}
     done: set[str] = set()
-    for run_id, run_keys in wanted.items():
-        if not run_id:
-            continue
+    for key in keys:
         try:
-            doc = json.loads(store.read_bytes(manifest.manifest_key(run_id)))
-            entries = {o["key"]: o for o in doc["objects"]}
-        except (StorageError, ValueError, KeyError, TypeError):  # no manifest: the rows tell
-            continue
-        for key in run_keys:
-            entry = entries.get(key) or {}
+            entry = entries.entry(key)[0] or {}
             got = entry.get("summary")
-            try:
-                lengths = {len(got[name]) for name in _FILE_COLUMNS}
-                if len(lengths) != 1 or sum(got["n"]) != entry["records"]:
-                    continue
-            except (TypeError, KeyError):
+            lengths = {len(got[name]) for name in _FILE_COLUMNS}
+            if len(lengths) != 1 or sum(got["n"]) != entry["records"]:
                 continue
-            columns["key"].extend([key] * lengths.pop())
-            for name in _FILE_COLUMNS:
-                columns[name].extend(got[name])
-            done.add(key)
+        except (StorageError, TypeError, KeyError, AttributeError):  # no manifest or summary: the rows tell
+            continue
+        columns["key"].extend([key] * lengths.pop())
+        for name in _FILE_COLUMNS:
+            columns[name].extend(got[name])
+        done.add(key)
     rest = [k for k in keys if k not in done]
     if not done:
         return None, rest

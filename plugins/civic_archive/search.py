@@ -89,7 +89,8 @@ def _where(criteria: Criteria) -> tuple[str, dict[str, Any]]:
 def find(store: ArchiveStore, criteria: Criteria, *, keys: list[str] | None = None,
          files: recordscan.LocalFiles | None = None) -> pa.Table:
     """Every version of every responsive item (and of the media attached to one), ordered by account, creation
-    time, item and version, with the extra columns `key` (records object), `item_status` (latest status) and `moderation_timeline` (JSON)."""
+    time, item and version, with the extra columns `key` (records object), `item_status` (latest status) and
+    `moderation_timeline` (JSON)."""
     scanned = candidate_keys(store, criteria, keys)
     if not scanned:
         return None

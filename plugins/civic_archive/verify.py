@@ -195,7 +195,7 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
     number."""
     report = Report()
     listed: set[str] = set()
-    disposed = _check_disposition(store, report)
+    disposed, log_hashes = _check_disposition(store, report)
     chains: dict[str, list[tuple[int, str, dict, str]]] = defaultdict(list)
     manifests = []
     for key, data in manifest.iter_manifests(store):
@@ -245,11 +245,10 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
         report.heads[chain] = (prev_key, prev_hash)
 
     # every head a fixity audit recorded must still be there, unchanged (a chain cut back verifies otherwise)
-    from civic_archive import auditlog, heads, holds
+    from civic_archive import heads
 
     hashes = {key: hashlib.sha256(data).hexdigest() for key, data, _, _ in manifests}
-    hashes.update((e.key, e.sha256) for e in auditlog.read_entries(store) + holds.LOG.read_entries(store))
-    for key, why in heads.check(store, hashes):
+    for key, why in heads.check(store, {**hashes, **log_hashes}):
         report.fail(key, why)
 
     for key in store.list(""):
@@ -259,9 +258,9 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
     return report
 
 
-def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[int, str]]:
-    """Check the disposition log, holds and interrupted dispositions; return key -> (entry, sha256) of every
-    object a verified log entry disposed of."""
+def _check_disposition(store: ArchiveStore, report: Report) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+    """Check the disposition log, holds and interrupted dispositions. Returns key -> (entry, sha256) of every
+    object a verified log entry disposed of, and the SHA-256 of every entry of both logs, by key."""
     from civic_archive import auditlog, disposition, holds
 
     log = auditlog.check(store)
@@ -278,7 +277,8 @@ def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[i
             continue
         for obj in entry.doc.get("objects", []):
             disposed[obj["key"]] = (entry.sequence, obj["sha256"])
-    held = holds.check_log(store)
+    docs = holds.documents(store)
+    held = holds.check_log(store, docs)
     report.hold_entries, report.holds_head = len(held.logged), held.head
     for key, why in held.problems:
         report.fail(key, why)
@@ -288,7 +288,7 @@ def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[i
                          "hold not in the holds log (a `hold add` interrupted, or written by hand): it is honoured")
     if not held.problems:
         try:
-            holds.list_holds(store)
+            holds.list_holds(store, docs=docs, state=held)
         except holds.HoldError as exc:
             report.fail("holds/", str(exc))
     for key, intent in disposition.intents(store):
@@ -298,7 +298,7 @@ def _check_disposition(store: ArchiveStore, report: Report) -> dict[str, tuple[i
                                         f"run `civic-archive disposition execute {intent.get('plan_id')}` to "
                                         "complete and log it")
                 disposed.setdefault(obj["key"], (0, obj.get("sha256", "")))  # named once, not again as missing
-    return disposed
+    return disposed, {**log.hashes, **held.hashes}
 
 
 def _check_disposed(store: ArchiveStore, obj: dict, logged: tuple[int, str], report: Report,
