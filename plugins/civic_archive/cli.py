@@ -538,8 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="re-verify every digest, hash and chain in the archive",
                        description="Recompute WARC record digests, object SHA-256s against the manifests and the "
-                                   "manifest chains. Exit 0 only if everything holds; otherwise exit 1 and name "
-                                   "each object that failed and why.")
+                                   "manifest chains; check the disposition and holds logs, and that every chain "
+                                   "head an earlier fixity audit recorded is still there. Exit 0 only if "
+                                   "everything holds; otherwise exit 1 and name each object that failed and why.")
     p.add_argument("--archive", metavar="URI", default="file://./archive",
                    help="archive location: file://PATH or s3://BUCKET/PREFIX (default: ./archive)")
     p.add_argument("--fast", action="store_true", help="check object hashes and chains only, not WARC record digests")
