@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -156,20 +156,78 @@ def test_two_person_rule_and_rejection(env, tmp_path):
     policy = RetentionPolicy(two, today=TODAY)
     doc, _, _ = disposition.plan(store, two, policy=policy, save=True)
     pid = doc["plan_id"]
-    disposition.approve(store, two, pid, approver="clerk", policy=policy)
-    disposition.approve(store, two, pid, approver="clerk", policy=policy)  # the same person twice counts once
+    disposition.approve(store, two, pid, approver="clerk", policy=policy, acted_by="login:pat")
+    disposition.approve(store, two, pid, approver="clerk", policy=policy, acted_by="login:pat")  # counts once
     with pytest.raises(disposition.DispositionRefused, match="1 of 2"):
         disposition.execute(store, two, pid, policy=policy)
-    disposition.approve(store, two, pid, approver="attorney", policy=policy)
-    assert disposition.execute(store, two, pid, policy=policy).destroyed
+    disposition.approve(store, two, pid, approver="attorney", policy=policy, acted_by="login:lee")
+    result = disposition.execute(store, two, pid, policy=policy)
+    assert result.destroyed
+    assert {a["acted_by"] for a in result.entry.doc["approvals"]} == {"login:pat", "login:lee"}
     # a rejection by any approver stops a plan
     later = RetentionPolicy(two, today=date(2027, 3, 1))
     doc2, _, _ = disposition.plan(store, two, policy=later, save=True)
-    disposition.approve(store, two, doc2["plan_id"], approver="clerk", policy=later)
-    disposition.approve(store, two, doc2["plan_id"], approver="attorney", policy=later)
-    disposition.approve(store, two, doc2["plan_id"], approver="attorney", decision="reject", policy=later)
+    disposition.approve(store, two, doc2["plan_id"], approver="clerk", policy=later, acted_by="login:pat")
+    disposition.approve(store, two, doc2["plan_id"], approver="attorney", policy=later, acted_by="login:lee")
+    disposition.approve(store, two, doc2["plan_id"], approver="attorney", decision="reject", policy=later,
+                        acted_by="login:lee")
     with pytest.raises(disposition.DispositionRefused, match="rejected by attorney"):
         disposition.execute(store, two, doc2["plan_id"], policy=later)
+
+
+def test_two_person_rule_counts_people_not_names(env, tmp_path):
+    city, store, _, _ = env
+    two = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True)
+    policy = RetentionPolicy(two, today=TODAY)
+    pid = disposition.plan(store, two, policy=policy, save=True)[0]["plan_id"]
+    # One login recording both names (the command's default: the login it runs as) is one person.
+    disposition.approve(store, two, pid, approver="clerk", policy=policy)
+    disposition.approve(store, two, pid, approver="attorney", policy=policy)
+    q = disposition.quorum(store, pid, hashlib.sha256(disposition.load_plan(store, pid)[2]).hexdigest(), policy)
+    assert not q.met and [a["approver"] for a in q.approvals] == ["clerk"]
+    assert any("same person" in why and "'clerk'" in why for why in q.ignored), q.ignored
+    with pytest.raises(disposition.DispositionRefused, match="1 of 2"):
+        disposition.execute(store, two, pid, policy=policy)
+    # An Airflow user and a login of the same name are one person too.
+    pid2 = disposition.plan(store, two, policy=RetentionPolicy(two, today=TODAY + timedelta(days=1)),
+                            save=True)[0]["plan_id"]
+    disposition.approve(store, two, pid2, approver="clerk", policy=policy, via="airflow", acted_by="airflow:lee")
+    disposition.approve(store, two, pid2, approver="attorney", policy=policy, acted_by="login:lee")
+    sha2 = hashlib.sha256(disposition.load_plan(store, pid2)[2]).hexdigest()
+    assert not disposition.quorum(store, pid2, sha2, policy).met
+    disposition.approve(store, two, pid2, approver="attorney", policy=policy, acted_by="login:pat")
+    assert disposition.quorum(store, pid2, sha2, policy).met
+
+
+def test_an_approver_bound_to_logins_approves_only_from_them(env, tmp_path):
+    city, store, _, _ = env
+    bound = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule,
+                        approvers=[{"name": "clerk", "logins": ["pat"]}, "attorney"])
+    policy = RetentionPolicy(bound, today=TODAY)
+    pid = disposition.plan(store, bound, policy=policy, save=True)[0]["plan_id"]
+    with pytest.raises(disposition.DispositionError, match="only from the login"):
+        disposition.approve(store, bound, pid, approver="clerk", policy=policy, acted_by="login:mallory")
+    assert list(store.list(f"{disposition.APPROVALS}{pid}/")) == []
+    # An approval object written by hand under another login does not count either.
+    _, approval = disposition.approve(store, bound, pid, approver="clerk", policy=policy, acted_by="login:pat")
+    forged = {**approval, "acted_by": "login:mallory"}
+    store.put_bytes(f"{disposition.APPROVALS}{pid}/20990101T000000000000Z-clerk-approve.json",
+                    json.dumps(forged).encode())
+    sha = hashlib.sha256(disposition.load_plan(store, pid)[2]).hexdigest()
+    q = disposition.quorum(store, pid, sha, policy)
+    assert q.met and [a["acted_by"] for a in q.approvals] == ["login:pat"]
+    assert any("only from the login" in why for why in q.ignored)
+    # Names without logins stay open to any login, and Airflow users are not logins.
+    disposition.approve(store, bound, pid, approver="attorney", policy=policy, acted_by="login:anyone")
+    disposition.approve(store, bound, pid, approver="clerk", policy=policy, via="airflow", acted_by="airflow:clerk")
+
+
+def test_approvals_recorded_before_acted_by_count_by_their_login():
+    old_cli = {"via": "cli", "recorded_by": "pat@clerk-pc", "approver": "clerk"}
+    old_airflow = {"via": "airflow", "approver": "lee", "airflow": {"responded_by": {"id": "lee", "name": "Lee"}}}
+    assert disposition.acted_by(old_cli) == "login:pat"
+    assert disposition.acted_by(old_airflow) == "airflow:lee"
+    assert disposition.acted_by({**old_cli, "acted_by": "login:x"}) == "login:x"
 
 
 def test_approval_binds_the_plan_bytes(env):

@@ -213,7 +213,8 @@ def _check(scenario, tmp):
             except disposition.DispositionError:
                 pass
         else:
-            disposition.approve(store, config, doc["plan_id"], approver=who, policy=plan_policy)
+            disposition.approve(store, config, doc["plan_id"], approver=who, policy=plan_policy,
+                                acted_by=f"login:{who}")
             decisions.append((who, "approve"))
     if scenario["hold_when"] == "after_approval":
         place_holds()

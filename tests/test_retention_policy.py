@@ -53,6 +53,9 @@ retention:
     {"confirmations": [{"series": "X", "confirmed_by": "P", "confirmed_on": "2026-01-01", "clock_start": "posted"}]},
     {"mapping": [{"series": "X", "kinds": ["tweet"]}]},
     {"approvers": ["a", "a"]},
+    {"approvers": ["a", {"name": "a", "logins": ["pat"]}]},
+    {"approvers": [{"name": "a"}]},
+    {"approvers": [{"name": "a", "logins": []}]},
     {"fiscal_year_end": "13-01"},
     {"two_person_rule": "yes"},
 ])
@@ -60,6 +63,23 @@ def test_invalid_retention_sections_are_refused(bad):
     doc = {"city": "X", "jurisdiction": "MO", "archive": "file://a", "accounts": SIMPLE_ACCOUNTS, "retention": bad}
     with pytest.raises(cfg.ConfigError, match="retention"):
         cfg.parse(doc)
+
+
+def test_approvers_may_be_bound_to_logins():
+    doc = {"city": "X", "jurisdiction": "MO", "archive": "file://a", "accounts": SIMPLE_ACCOUNTS,
+           "retention": {"approvers": ["lee", {"name": "pat.example", "logins": ["pat", "pexample"]}]}}
+    policy = RetentionPolicy(cfg.parse(doc), today=TODAY)
+    assert policy.approvers == ("lee", "pat.example")
+    assert policy.approver_logins == {"pat.example": ("pat", "pexample")}
+
+
+def test_the_login_is_the_account_the_process_runs_as(monkeypatch):
+    from civic_archive import identity
+
+    real = identity.login_name()
+    monkeypatch.setenv("USER", real + "-not")
+    monkeypatch.setenv("LOGNAME", real + "-not")
+    assert identity.login_name() == real  # $USER cannot make one person two
 
 
 def test_mapping_order_overrides_rules_defaults(tmp_path):

@@ -187,7 +187,8 @@ def certificate(entry: Entry) -> str:
             lines.append(f"  - {_md(src.get('title', ''))}{_md(where)}{url}")
     lines += ["", "## Approval", ""]
     for a in d["approvals"]:
-        lines.append(f"- {_md(a['approver'])}, {a['decided_at']} (via {a['via']}; `{a['key']}`)")
+        by = f" as {_md(a['acted_by'])}" if a.get("acted_by") else ""
+        lines.append(f"- {_md(a['approver'])}, {a['decided_at']} (via {a['via']}{by}; `{a['key']}`)")
     lines += [f"- Two-person rule: {'required' if d['two_person_rule'] else 'not required'} by the city config",
               f"- Plan `{d['plan']['plan_id']}` prepared {d['plan']['created_at']} by {_md(d['plan']['created_by'])} "
               f"(SHA-256 `{d['plan']['sha256']}`)",

@@ -221,7 +221,8 @@ def cmd_disposition_approve(args) -> int:
 
     plan_doc, _, data = disposition.load_plan(store, args.plan_id)
     q = disposition.quorum(store, args.plan_id, hashlib.sha256(data).hexdigest(), policy)
-    print(f"{'rejected' if args.reject else 'approved'}: plan {args.plan_id} by {doc['approver']} ({key})")
+    print(f"{'rejected' if args.reject else 'approved'}: plan {args.plan_id} by {doc['approver']} "
+          f"(recorded as {doc['acted_by']}; {key})")
     print(f"  plan: {plan_doc['totals']['objects']} objects, {plan_doc['totals']['records']} records; "
           f"now {q.describe()}" + ("; ready to execute" if q.met else ""))
     return EXIT_OK
@@ -371,7 +372,9 @@ def _add_retention_parsers(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="read every records file, ignoring the summary caches (local and in the archive)")
     p.set_defaults(func=cmd_disposition_plan)
     p = ds.add_parser("approve", help="approve (or reject) a saved plan",
-                      description="Record the approval of a saved plan by one of the config's approvers.")
+                      description="Record the approval of a saved plan by one of the config's approvers. The "
+                                  "approval also records the login this command runs as: under the two-person "
+                                  "rule, one login counts once whatever names it approves as.")
     p.add_argument("plan_id", metavar="PLAN_ID")
     archive_opts(p, config_required=True)
     schedule_opt(p)

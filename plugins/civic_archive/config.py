@@ -72,8 +72,14 @@ class RetentionSettings:
     fiscal_year_end: str | None = None  # MM-DD
     mapping: tuple[MappingRule, ...] = ()
     confirmations: tuple[Confirmation, ...] = ()
-    approvers: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()  # the names that may approve
+    # name -> the login names that may record it on the command line; a name not listed here may be recorded
+    # from any login (the two-person rule still counts one login once)
+    approver_logins: tuple[tuple[str, tuple[str, ...]], ...] = ()
     two_person_rule: bool = False
+
+    def logins_of(self, approver: str) -> tuple[str, ...] | None:
+        return dict(self.approver_logins).get(approver)
 
 
 def _retention_settings(doc: dict | None, source: str | None) -> RetentionSettings:
@@ -89,7 +95,10 @@ def _retention_settings(doc: dict | None, source: str | None) -> RetentionSettin
                                   platforms=tup(m.get("platforms")), accounts=tup(m.get("accounts")))
                       for m in doc.get("mapping") or ()),
         confirmations=tuple(Confirmation(**c) for c in doc.get("confirmations") or ()),
-        approvers=tuple(doc.get("approvers") or ()), two_person_rule=bool(doc.get("two_person_rule", False)))
+        approvers=tuple(a if isinstance(a, str) else a["name"] for a in doc.get("approvers") or ()),
+        approver_logins=tuple((a["name"], tuple(a["logins"])) for a in doc.get("approvers") or ()
+                              if isinstance(a, dict) and a.get("logins")),
+        two_person_rule=bool(doc.get("two_person_rule", False)))
 
 
 def _retention_dates_as_text(doc: dict) -> None:
@@ -140,6 +149,10 @@ def parse(doc: Any, source: str | None = None) -> CityConfig:
     found = schemas.errors(CONFIG_SCHEMA, doc)
     if found:
         raise ConfigError(f"invalid city config{where}: " + "; ".join(found[:5]))
+    names = [a if isinstance(a, str) else a["name"] for a in (doc.get("retention") or {}).get("approvers") or ()]
+    if len(names) != len(set(names)):
+        raise ConfigError(f"retention.approvers{where} names {sorted({n for n in names if names.count(n) > 1})} "
+                          "more than once")
     ids = [a["id"] for a in doc["accounts"]]
     if len(ids) != len(set(ids)):
         raise ConfigError(f"duplicate account ids{where}: {sorted({i for i in ids if ids.count(i) > 1})}")

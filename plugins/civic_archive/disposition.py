@@ -500,8 +500,12 @@ def _slug(name: str) -> str:
 
 def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decision: str = "approve",
             via: str = "cli", comment: str | None = None, airflow: dict[str, Any] | None = None,
-            policy: RetentionPolicy | None = None, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
-    """Record an approval (or rejection) of a saved plan by one of the configured approvers."""
+            policy: RetentionPolicy | None = None, now: datetime | None = None,
+            acted_by: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Record an approval (or rejection) of a saved plan by one of the configured approvers.
+
+    `acted_by` is the person behind the decision, which the two-person rule counts: the Airflow user who
+    responded (`airflow:ID`), or by default the login the command runs as (`login:NAME`)."""
     if decision not in ("approve", "reject"):
         raise DispositionError("decision must be approve or reject")
     policy = policy or RetentionPolicy(config)
@@ -511,11 +515,17 @@ def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decisio
     if approver not in policy.approvers:
         raise DispositionError(f"{approver!r} is not an approver in the city config (retention.approvers: "
                                f"{', '.join(policy.approvers)})")
+    acted_by = acted_by or f"login:{identity.login_name()}"
+    logins = policy.approver_logins.get(approver)
+    if logins and acted_by.startswith("login:") and acted_by[len("login:"):] not in logins:
+        raise DispositionError(f"{approver!r} approves only from the login(s) {', '.join(logins)} (retention."
+                               f"approvers in the city config); this command runs as {acted_by[len('login:'):]!r}")
     doc, key, data = load_plan(store, plan_id)
     now = now or _now()
     approval = {"approval_version": 1, "plan_id": plan_id, "plan_key": key,
                 "plan_sha256": hashlib.sha256(data).hexdigest(), "approver": approver, "decision": decision,
-                "decided_at": _rfc3339(now), "via": via, "recorded_by": identity.user_at_host(), "software": SOFTWARE}
+                "decided_at": _rfc3339(now), "via": via, "acted_by": acted_by,
+                "recorded_by": identity.user_at_host(), "software": SOFTWARE}
     if comment:
         approval["comment"] = comment
     if airflow:
@@ -523,6 +533,17 @@ def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decisio
     akey = f"{APPROVALS}{plan_id}/{now:%Y%m%dT%H%M%S%f}Z-{_slug(approver)}-{decision}.json"
     store.put_bytes(akey, _encode(approval), content_type="application/json")
     return akey, approval
+
+
+def acted_by(approval: dict[str, Any]) -> str:
+    """The person behind an approval object (approvals written before `acted_by` was recorded: the Airflow
+    user, or the login part of `recorded_by`)."""
+    if approval.get("acted_by"):
+        return str(approval["acted_by"])
+    if approval.get("via") == "airflow":
+        user = (approval.get("airflow") or {}).get("responded_by") or {}
+        return f"airflow:{user.get('id') or user.get('name') or approval.get('approver')}"
+    return "login:" + str(approval.get("recorded_by") or "unknown").rsplit("@", 1)[0]
 
 
 @dataclass
@@ -541,7 +562,8 @@ class Quorum:
 
 
 def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: RetentionPolicy) -> Quorum:
-    """The approvals that count for this plan: by a configured approver, for exactly these plan bytes."""
+    """The approvals that count for this plan: by a configured approver, for exactly these plan bytes, each
+    approver and each person (Airflow user or login) counted once, so one person cannot approve as two names."""
     needed = 2 if policy.two_person_rule else 1
     approvals, rejections, ignored = [], [], []
     for key in store.list(f"{APPROVALS}{plan_id}/"):
@@ -557,13 +579,28 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
         if doc.get("approver") not in policy.approvers:
             ignored.append(f"{key}: {doc.get('approver')!r} is not a configured approver")
             continue
+        person = acted_by(doc)
+        logins = policy.approver_logins.get(doc["approver"])
+        if logins and person.startswith("login:") and person[len("login:"):] not in logins:
+            ignored.append(f"{key}: {doc['approver']!r} approves only from the login(s) {', '.join(logins)}, "
+                           f"this was recorded by {person}")
+            continue
         entry = {"approver": doc["approver"], "decided_at": doc["decided_at"], "via": doc.get("via", "cli"),
-                 "key": key, "sha256": hashlib.sha256(data).hexdigest()}
+                 "acted_by": person, "key": key, "sha256": hashlib.sha256(data).hexdigest()}
         (rejections if doc.get("decision") == "reject" else approvals).append(entry)
-    distinct: dict[str, dict] = {}
+    counted, names, people = [], set(), {}
     for a in sorted(approvals, key=lambda a: a["decided_at"]):
-        distinct.setdefault(a["approver"], a)
-    counted = list(distinct.values())
+        if a["approver"] in names:
+            continue  # the same approver again
+        # A login and an Airflow user of the same name are taken to be one person (the stricter reading).
+        person = a["acted_by"].split(":", 1)[-1]
+        if person in people:
+            ignored.append(f"{a['key']}: {a['approver']!r} was approved by the same person ({a['acted_by']}) as "
+                           f"{people[person]!r}: it counts once")
+            continue
+        names.add(a["approver"])
+        people[person] = a["approver"]
+        counted.append(a)
     return Quorum(not rejections and len(counted) >= needed, counted, rejections, ignored, needed)
 
 
@@ -794,7 +831,8 @@ def _log_body(store, config, policy, plan_doc, pkey, plan_sha, q: Quorum, destro
                     for o in sorted(destroyed, key=lambda o: (o["kind"] != "records", o["key"]))],
         "not_destroyed": sorted(not_destroyed, key=lambda o: o["key"]),
         "method": _method(store),
-        "approvals": [{k: a[k] for k in ("approver", "decided_at", "via", "key", "sha256")} for a in q.approvals],
+        "approvals": [{k: a[k] for k in ("approver", "decided_at", "via", "acted_by", "key", "sha256")}
+                      for a in q.approvals],
         "two_person_rule": policy.two_person_rule,
         "holds_checked": [h.hold_id for h in holds_now],
         "executed_by": executed_by, "executed_at": _rfc3339(started), "completed_at": _rfc3339(completed),

@@ -79,7 +79,8 @@ def record_decision(plan: dict[str, Any], *, chosen: list[str], user: dict[str, 
     approver = (user or {}).get("id") or (user or {}).get("name") or ""
     decision = "approve" if ApprovalOperator.APPROVE in chosen else "reject"
     key, doc = disposition.approve(store, city, plan["plan_id"], approver=str(approver), decision=decision,
-                                   via="airflow", airflow={**context_ids, "responded_by": user or {}})
+                                   via="airflow", airflow={**context_ids, "responded_by": user or {}},
+                                   acted_by=f"airflow:{approver}")
     return {"key": key, "approver": doc["approver"], "decision": decision}
 
 
