@@ -86,7 +86,7 @@ def _rewrite_manifest(store, run_id: str, change) -> None:
         json.dump(doc, fh)
 
 
-@pytest.mark.parametrize("damage", ["none", "counts", "types", "column", "no-manifest"])
+@pytest.mark.parametrize("damage", ["none", "counts", "types", "column", "ragged", "no-manifest", "full-lists"])
 def test_a_file_without_a_usable_listed_summary_is_read_row_by_row(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("CIVIC_ARCHIVE_CACHE_DIR", "")
     store = LocalStore(tmp_path / "archive")
@@ -104,6 +104,15 @@ def test_a_file_without_a_usable_listed_summary_is_read_row_by_row(tmp_path, mon
             entry["summary"]["cday"][0] = "yesterday"
         elif damage == "column":
             del entry["summary"]["warc_bytes"]
+        elif damage == "ragged":  # a column one row short (only the one-value text columns may list it once)
+            assert len(entry["summary"]["warc_bytes"]) > 1
+            entry["summary"]["warc_bytes"].pop()
+        elif damage == "full-lists":  # written before a column holding one value listed it once: still good
+            rows = len(entry["summary"]["n"])
+            assert rows > 1 and len(entry["summary"]["account_id"]) == 1  # the writer lists it once
+            for name, values in entry["summary"].items():
+                if len(values) == 1:
+                    entry["summary"][name] = values * rows
 
     if damage == "no-manifest":
         os.chmod(store.local_path(manifest.manifest_key(run_id)), 0o644)
@@ -111,7 +120,7 @@ def test_a_file_without_a_usable_listed_summary_is_read_row_by_row(tmp_path, mon
     else:
         _rewrite_manifest(store, run_id, change)
     listed, unlisted = recordscan.manifest_summaries(store, [good, odd])
-    expected = {"types": [good, odd], "no-manifest": [good, odd]}.get(damage, [odd])
+    expected = {"types": [good, odd], "no-manifest": [good, odd], "full-lists": []}.get(damage, [odd])
     assert unlisted == expected
     result = recordscan.summaries(store, cache=False, keys=[good, odd])
     assert result.from_manifests == 0  # without caches, nothing listed is used either

@@ -218,6 +218,7 @@ _SUMMARY_EXPRS = """r.account_id, r.series_code, CAST(epoch_us(r.created_at) // 
     min(epoch_us(r.created_at)) AS first_created_us, max(epoch_us(r.created_at)) AS last_created_us"""
 _GROUP = ["account_id", "series_code", "cday", "stored_eligible_on", "warc_file", "media_warc_file"]
 _FILE_COLUMNS = [f.name for f in SUMMARY_SCHEMA if f.name != "key"]
+_ONCE_COLUMNS = ("account_id", "series_code", "stored_eligible_on", "warc_file", "media_warc_file")
 
 
 class FileSummary:
@@ -256,10 +257,15 @@ class FileSummary:
                          "last_created_us": merged["last_created_us_max"]}).cast(schema)
 
     def columns(self) -> dict[str, list]:
-        """The summary as the run's manifest lists it under the file's entry: one list per column."""
+        """The summary as the run's manifest lists it under the file's entry: one list per column; a text
+        column whose rows all hold one value (a file's account and WARC, usually) lists it once."""
         table = self.table()
-        return {name: [v.isoformat() if isinstance(v, date) else v for v in table.column(name).to_pylist()]
-                for name in _FILE_COLUMNS}
+        out = {name: [v.isoformat() if isinstance(v, date) else v for v in table.column(name).to_pylist()]
+               for name in _FILE_COLUMNS}
+        for name in _ONCE_COLUMNS:
+            if len(set(out[name])) == 1:
+                out[name] = out[name][:1]
+        return out
 
 
 def manifest_summaries(store: ArchiveStore, keys: list[str]) -> tuple[pa.Table | None, list[str]]:
@@ -273,14 +279,16 @@ def manifest_summaries(store: ArchiveStore, keys: list[str]) -> tuple[pa.Table |
         try:
             entry = entries.entry(key)[0] or {}
             got = entry.get("summary")
-            lengths = {len(got[name]) for name in _FILE_COLUMNS}
-            if len(lengths) != 1 or sum(got["n"]) != entry["records"]:
+            rows = len(got["n"])
+            if sum(got["n"]) != entry["records"] or any(
+                    len(got[name]) != rows and not (name in _ONCE_COLUMNS and len(got[name]) == 1)
+                    for name in _FILE_COLUMNS):
                 continue
         except (StorageError, TypeError, KeyError, AttributeError):  # no manifest or summary: the rows tell
             continue
-        columns["key"].extend([key] * lengths.pop())
+        columns["key"].extend([key] * rows)
         for name in _FILE_COLUMNS:
-            columns[name].extend(got[name])
+            columns[name].extend(got[name] if len(got[name]) == rows else got[name] * rows)
         done.add(key)
     rest = [k for k in keys if k not in done]
     if not done:
