@@ -313,6 +313,34 @@ def test_custody_ties_the_package_to_the_manifests(store, tmp_path):
         assert listed["sha256"] == source["sha256"] == hashlib.sha256(store.read_bytes(source["key"])).hexdigest()
 
 
+@pytest.mark.parametrize("damage", ["none", "edited", "removed", "added", "loose"])
+def test_verify_checks_the_packages_kept_in_the_archive(store, tmp_path, damage):
+    from civic_archive.verify import verify
+
+    result = run(store, tmp_path, request_id="R-kept", accounts=[ACCOUNT], query="pool")
+    package = Path(store.local_path(result.archive_prefix + "bagit.txt")).parent
+    csv_file = package / "data" / "records.csv"
+    if damage == "edited":  # one byte of the records changed
+        csv_file.chmod(0o644)
+        data = bytearray(csv_file.read_bytes())
+        data[-2] ^= 0x01
+        csv_file.write_bytes(bytes(data))
+    elif damage == "removed":
+        csv_file.unlink()
+    elif damage == "added":
+        (package / "data" / "note.txt").write_text("added later")
+    elif damage == "loose":  # not inside any package
+        (package.parent / "stray.txt").write_text("x")
+    report = verify(store, deep=False)
+    assert report.export_packages == 1
+    if damage == "none":
+        assert report.ok, report.summary()
+        return
+    assert not report.ok
+    where = "exports/R-kept/stray.txt" if damage == "loose" else result.archive_prefix
+    assert [key for key, _ in report.failures] == [where], report.failures
+
+
 def test_an_empty_result_still_gets_the_statutory_clock(store, tmp_path):
     result = run(store, tmp_path, request_id="R-empty", query="zzzz-nothing-matches-zzzz")
     assert result.counts["rows"] == 0 and result.deadline["jurisdiction"] == "MO" and result.deadline["deadline"]

@@ -44,6 +44,7 @@ def test_export_from_s3_with_legal_holds(fakes, seaweed, s3_bucket, tmp_path):
     assert any(k.startswith("exports/R-S3-1/") for k in auditor.list("exports/"))
     report = verify(auditor)
     assert report.ok, report.summary()
+    assert report.export_packages == 1  # the copy in the bucket was fetched and validated as a bag
 
     records_request.close(officer, "R-S3-1", closed_by="clerk")
     assert not holds.get(auditor, result.hold_id).active

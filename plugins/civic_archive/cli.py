@@ -541,8 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="re-verify every digest, hash and chain in the archive",
                        description="Recompute WARC record digests, object SHA-256s against the manifests and the "
-                                   "manifest chains; check the disposition and holds logs, and that every chain "
-                                   "head an earlier fixity audit recorded is still there. Exit 0 only if "
+                                   "manifest chains; check the disposition and holds logs, that every chain "
+                                   "head an earlier fixity audit recorded is still there, and that every export "
+                                   "package kept in the archive is still a valid bag. Exit 0 only if "
                                    "everything holds; otherwise exit 1 and name each object that failed and why.")
     p.add_argument("--archive", metavar="URI", default="file://./archive",
                    help="archive location: file://PATH or s3://BUCKET/PREFIX (default: ./archive)")

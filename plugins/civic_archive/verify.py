@@ -8,7 +8,9 @@ What it checks:
   opens with a `warcinfo` record;
 - every records Parquet file opens and has the record columns;
 - the holds log's chain, and every hold and release document against the SHA-256 it logged;
-- every chain head a fixity audit recorded (`civic_archive.heads`) is still there, unchanged.
+- every chain head a fixity audit recorded (`civic_archive.heads`) is still there, unchanged;
+- every export package kept under `exports/` is still a valid bag (bagit-python: each payload file against
+  the bag's SHA-256 and SHA-512 manifests, the tag files against the tag manifests, no file missing or added).
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
 of anything) without failing the check.
 
@@ -36,9 +38,10 @@ from warcio.archiveiterator import ArchiveIterator
 from civic_archive import manifest, records, schemas, warccheck
 from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
-IGNORED_PREFIXES = ("exports/", "locks/", "cache/")  # exports carry their own BagIt manifests; locks/ holds run
-# leases; cache/ holds derived speed-ups (records summaries) that nothing is decided from
-OWN_RECORD_PREFIXES = ("holds/", "disposition/", "audit/")  # checked by the log, hold and recorded-heads checks
+IGNORED_PREFIXES = ("locks/", "cache/")  # locks/ holds run leases; cache/ holds derived speed-ups (records
+# summaries) that nothing is decided from
+OWN_RECORD_PREFIXES = ("holds/", "disposition/", "audit/", "exports/")  # checked by the log, hold, recorded-heads
+# and bag checks
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Report:
     disposition_head: tuple[str, str] | None = None  # (newest log entry, its sha256)
     hold_entries: int = 0
     holds_head: tuple[str, str] | None = None  # (newest holds log entry, its sha256)
+    export_packages: int = 0
 
     @property
     def ok(self) -> bool:
@@ -75,6 +79,7 @@ class Report:
                         if self.disposition_head else ""))
         lines.append(f"holds log: {self.hold_entries} entries"
                      + (f"; head {self.holds_head[0]} sha256 {self.holds_head[1]}" if self.holds_head else ""))
+        lines.append(f"export packages (BagIt) checked: {self.export_packages}")
         if self.disposed:
             lines.append(f"disposed of by logged, approved dispositions: {len(self.disposed)} objects")
             shown = self.disposed[:DISPOSED_SHOWN]
@@ -251,11 +256,53 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
     for key, why in heads.check(store, {**hashes, **log_hashes}):
         report.fail(key, why)
 
+    _check_exports(store, report)
     for key in store.list(""):
         if key not in listed and not key.startswith(IGNORED_PREFIXES + OWN_RECORD_PREFIXES):
             report.orphans.append(key)
     report.disposed.sort()
     return report
+
+
+def _check_exports(store: ArchiveStore, report: Report) -> None:
+    """Each export package kept in the archive (`exports/{request_id}/{export_id}/`) is validated as the bag it
+    was written as, by bagit-python; a package in an object store is copied to a temporary folder first."""
+    import tempfile
+    from pathlib import Path
+
+    import bagit
+
+    packages: dict[str, list[str]] = defaultdict(list)
+    for key in store.list("exports/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] in ("request.json", "closed.json"):
+            continue  # the request's own records (records_request)
+        if len(parts) < 4 or not all(parts[:3]):
+            report.fail(key, "neither a request record nor inside an export package "
+                             "(exports/REQUEST_ID/EXPORT_ID/...)")
+            continue
+        packages["/".join(parts[:3]) + "/"].append(key)
+    for prefix, keys in sorted(packages.items()):
+        report.export_packages += 1
+        with tempfile.TemporaryDirectory(prefix="civic-archive-bag-") as tmp:
+            first = store.local_path(keys[0])  # the package's folder, when the store has one
+            root = None if first is None else str(Path(first).parents[keys[0][len(prefix):].count("/")])
+            if root is None:
+                root = tmp
+                for key in keys:
+                    dest = os.path.join(tmp, *key[len(prefix):].split("/"))
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with store.open(key) as src, open(dest, "wb") as out:
+                        while chunk := src.read(CHUNK):
+                            out.write(chunk)
+            try:
+                bagit.Bag(root).validate(processes=1)
+            except bagit.BagValidationError as exc:
+                details = "; ".join(str(d) for d in (exc.details or [])[:5])
+                report.fail(prefix, f"export package is not the bag it was written as: {exc.message}"
+                                    + (f" ({details})" if details else ""))
+            except bagit.BagError as exc:
+                report.fail(prefix, f"export package is not a readable bag: {exc}")
 
 
 def _check_disposition(store: ArchiveStore, report: Report) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
