@@ -79,7 +79,7 @@ def cmd_verify(args) -> int:
                           "disposed": [{"key": k, "log_entry": n} for k, n in report.disposed],
                           "disposition_entries": report.disposition_entries,
                           "disposition_head": report.disposition_head, "hold_entries": report.hold_entries,
-                          "holds_head": report.holds_head}, indent=1))
+                          "holds_head": report.holds_head, "export_packages": report.export_packages}, indent=1))
     else:
         print(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILED
