@@ -384,11 +384,16 @@ def test_cli_plan_approve_execute_log_report(env, capsys, tmp_path):
     assert main(["disposition", "log", "--archive", store.uri]) == 0
     assert "approved by clerk" in capsys.readouterr().out
     assert main(["audit", "certificate", "1", "--archive", store.uri]) == 0
-    assert "Certificate of records destruction No. 1" in capsys.readouterr().out
+    certificate = capsys.readouterr().out
+    assert "Certificate of records destruction No. 1" in certificate
+    from civic_archive import identity
+
+    assert f"via cli as login:{identity.login_name()}" in certificate  # who recorded the approval
     out_html = tmp_path / "report.html"
     assert main(["audit", "report", *args, "--out", str(out_html)]) == 0
     page = out_html.read_text()
     assert "<svg" in page and "Disposition log" in page and "TEST POSTS" in page
+    assert f"(login:{identity.login_name()})" in page
     assert main(["verify", "--archive", store.uri]) == 0
     capsys.readouterr()
     assert main(["disposition", "plan", *args, "--json"]) == 0

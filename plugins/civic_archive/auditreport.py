@@ -29,6 +29,11 @@ code{font-size:.8rem;word-break:break-all}
 """
 
 
+
+def _approval(a: dict) -> str:
+    by = f" <span class='muted'>({_e(a['acted_by'])})</span>" if a.get("acted_by") else ""
+    return f"{_e(a['approver'])} {_e(a['decided_at'][:10])}{by}"
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -127,7 +132,7 @@ def render(store: ArchiveStore, config, *, policy: RetentionPolicy | None = None
                 f"<td class='n'>{_n(d['quantity']['records'])}</td><td class='n'>{_n(d['quantity']['objects'])}</td>"
                 f"<td class='n'>{_n(d['quantity']['bytes'])}</td>"
                 f"<td>{_e(d['date_range']['from'][:10])} to {_e(d['date_range']['to'][:10])}</td>"
-                f"<td>{'<br>'.join(_e(a['approver']) + ' ' + _e(a['decided_at'][:10]) for a in d['approvals'])}</td>"
+                f"<td>{'<br>'.join(_approval(a) for a in d['approvals'])}</td>"
                 f"<td class='muted'>{_e(d['method'][:90])}…</td>"
                 f"<td><code>{_e(auditlog.certificate_key(e.sequence))}</code></td></tr>")
         out.append("</table>")
