@@ -291,9 +291,10 @@ def test_youtube_video_missing_for_an_api_key_may_be_private(tmp_path):
 
 def test_youtube_published_listing_is_not_asked_when_the_video_counts_no_comments(tmp_path):
     """Quota (§4.4: a unit per call): `statistics.commentCount` "0" spares the published listing; the held
-    and spam listings, which that count leaves out, are still read. A listing not read proves nothing: a
-    comment missing from the listings of such a video is not taken for moderated out of view (the count can
-    lag behind a new comment), so it is not recorded as removed while it still exists."""
+    and spam listings, which that count leaves out, are still read. The count says the published listing is
+    empty, so a comment in none of the listings that `comments?id=` still returns was moderated out of view:
+    rejecting a video's only published comment is what turns its count to "0" (an audit found that comment
+    left live for good)."""
     world = World.demo()
     with FakePlatforms(world) as fakes:
         archive = Archive(fakes, tmp_path, "city-youtube")
@@ -306,4 +307,22 @@ def test_youtube_published_listing_is_not_asked_when_the_video_counts_no_comment
         asked = [q.get("moderationStatus") for _, path, q in fakes.requests_seen
                  if path.endswith("/commentThreads") and q.get("videoId") == video]
         assert asked == ["heldForReview", "likelySpam"]
-        assert archive.history(comment) == [(1, "live")]
+        assert archive.history(comment) == [(1, "live"), (2, "removed")]
+
+
+def test_youtube_channel_whose_last_video_was_deleted_completes_and_records_the_deletion(tmp_path):
+    """YouTube answers 404 playlistNotFound for the uploads playlist of a channel with no video (the
+    playlistItems error table; seen for channels that used to have videos). channels.list has just named
+    the playlist, so it is an empty listing: the walk completes and the deleted videos are recorded deleted,
+    instead of the account failing every night with its last videos live."""
+    world = World.demo()
+    with FakePlatforms(world) as fakes:
+        archive = Archive(fakes, tmp_path, "city-youtube")
+        archive.harvest()
+        videos = [r["platform_id"] for r in archive.rows() if r["kind"] == "video"]
+        assert videos
+        for video in videos:
+            world.delete(video)
+        result = archive.harvest()  # asserts ok and complete
+        assert any("playlistNotFound" in n for n in result.notes)
+        assert all(archive.history(v)[1:] == [(2, "deleted")] for v in videos)  # some were private (hidden)

@@ -399,6 +399,10 @@ def playlist_items(req: Request, caller: Caller):
         return _lazy_playlist(req, caller, acct, seq, per, ps)
     videos = [seq.item_at(p) for p in range(len(seq))]
     videos = [v for v in videos if visible_video(world, caller, v)]
+    if not videos:  # what YouTube answers for the uploads playlist of a channel without videos
+        raise YTError(404, "The playlist identified with the request's <code>playlistId</code> parameter cannot be "
+                           "found.", "playlistNotFound", domain="youtube.playlistItem", location="playlistId",
+                      status="NOT_FOUND")
     page, nxt, prv = offset_page(req, videos, per)
     off = (dec_token(req) or {"o": 0}).get("o", 0)
     items = [playlist_item_resource(req, v, off + k, ps) for k, v in enumerate(page)]

@@ -168,7 +168,7 @@ class YouTubeSource(Source):
         seen_videos: set[str] = set()
         seen_comments: dict[str, str] = {}  # comment id → content digest of its first sighting
         params = {"part": "snippet,contentDetails,status", "playlistId": uploads, "maxResults": PLAYLIST_PAGE}
-        for cap, entries in self._pages("playlistItems", params):
+        for cap, entries in self._upload_pages(params):
             ids, created = [], []
             for entry in entries:
                 video_id = _playlist_video_id(entry)
@@ -201,6 +201,24 @@ class YouTubeSource(Source):
             self._note(f"youtube: comments are disabled on {len(disabled)} video(s) ({shown}): "
                        "none of their comments is shown to the public; any archived earlier are recorded as removed")
         self.complete = True
+
+    def _upload_pages(self, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
+        """The uploads playlist's pages. YouTube answers 404 `playlistNotFound` for the uploads playlist of a
+        channel with no public video (a new channel, or one whose last video was deleted): `channels.list`
+        has just named this playlist, so that is an empty listing, and the walk completes (a deleted last
+        video is then recorded as deleted, not left live for good)."""
+        pages = self._pages("playlistItems", params)
+        try:
+            first = next(pages, None)
+        except ApiError as exc:
+            if exc.code != "playlistNotFound":
+                raise
+            self._note(f"youtube: the channel's uploads playlist {params['playlistId']} lists no video "
+                       "(404 playlistNotFound, as YouTube answers for a channel without public videos)")
+            return
+        if first is not None:
+            yield first
+            yield from pages
 
     def _thumbnails(self, video: Item) -> Iterator[Item | Invalid]:
         if self.fetch_thumbnails:
@@ -263,9 +281,11 @@ class YouTubeSource(Source):
             if status is not None and not self._moderation_allowed:
                 break
             if status is None and _no_public_comments(video):
-                # The video says its published listing is empty: not asked (a quota unit saved). Not counted
-                # as read either: the count can lag, and a comment of this video missing from the listings
-                # must then not be taken for moderated out of view.
+                # The video says its published listing is empty: not asked (a quota unit saved), and counted
+                # as read empty. Rejecting a video's only published comment is what turns the count to "0":
+                # not counting it left that comment live for good. (The count lags new comments, which are
+                # not archived yet and so cannot be misread as gone.)
+                read += 1
                 continue
             params = dict(base, moderationStatus=status) if status else base
             try:
