@@ -596,6 +596,40 @@ def test_facebook_stale_cursor_restarts_the_listing_once(stub, tmp_path):
     assert not source.complete
 
 
+def test_facebook_reduce_the_amount_of_data_asks_for_smaller_pages(stub, tmp_path):
+    """Code 1 "Please reduce the amount of data you're asking for" (HTTP 500) comes back for the same page
+    every time (a page of posts with many attachments): retrying it unchanged failed the walk every night.
+    The listing asks again with half the page size, keeps the smaller size for its later pages (their `next`
+    URLs echo the size asked for), and needs no backoff. At the smallest size the error ends the walk."""
+    posts = [fb_post(n % 9 + 1, id=f"{FB_PAGE}_{n}") for n in range(1, 61)]
+    reduce = graph_error(1, "Please reduce the amount of data you're asking for, then retry your request",
+                         type_="OAuthException", status=500)
+
+    def feed(q):
+        size, start = int(q.get("limit", 25)), int(q.get("after", 0))
+        if size > 25:
+            return reduce
+        doc = {"data": posts[start:start + size], "paging": {"cursors": {"after": str(start + size)}}}
+        if start + size < len(posts):
+            doc["paging"]["next"] = f"{stub.root}/v21.0/{FB_PAGE}/feed?limit={size}&after={start + size}"
+        return 200, doc
+
+    stub.route(f"/v21.0/{FB_PAGE}/feed", feed)
+    for post in posts:
+        stub.route(f"/v21.0/{post['id']}/comments", (200, {"data": []}))
+    source = fb_source(stub, tmp_path)
+    got = [o.platform_id for o in items_of(list(source.walk()))]
+    assert got == [p["id"] for p in posts] and source.complete
+    assert [q.get("limit") for q in stub.calls_to(f"/v21.0/{FB_PAGE}/feed")] == ["100", "50", "25", "25", "25"]
+    assert source.slept == [] and any("25 items a page" in note for note in source.notes)
+
+    stub.route(f"/v21.0/{FB_PAGE}/feed", reduce)  # at any size
+    source = fb_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="reduce the amount of data"):
+        list(source.walk())
+    assert not source.complete
+
+
 def test_facebook_unpublished_post_records_its_publication(stub, tmp_path):
     """§1.8: a scheduled/unpublished post says `is_published: false`; its publication is a change. Published
     posts keep the content they always had (no false edits in archives made before)."""

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from typing import Any, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from civic_archive.capture import Capture
 from civic_archive.records import Item
@@ -31,6 +31,8 @@ THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})  # app, user, Page, app-limit 
 TRANSIENT_CODES = frozenset({1, 2})  # unknown/service errors: retry with backoff
 TOKEN_CODES = frozenset({190, 102})  # invalid or expired access token / session
 POLICY_BLOCK_CODE = 368  # "wait", for a time nobody states: this run stops, the next one tries again
+REDUCE_DATA = "reduce_data"  # code 1 "Please reduce the amount of data you're asking for": a smaller page
+MIN_PAGE_LIMIT = 5
 STALE_CURSOR_CODE = 2642  # "(#2642) Invalid cursors values": the item the cursor pointed at is gone (§0.6)
 DELETED_CODE, DELETED_SUBCODE = 100, 33  # "Object with ID … does not exist"
 
@@ -135,6 +137,11 @@ class GraphSource(Source):
             if code in TOKEN_CODES:
                 raise TokenExpired(f"{p}: access token rejected (code {code}, subcode {subcode}): {message}",
                                    code=code, subcode=subcode, ref=cap.ref)
+            if code == 1 and "reduce the amount of data" in str(message).lower():
+                # The same page would fail again (a page of posts with many attachments, say): the listing
+                # asks again for a smaller page instead of retrying this one.
+                raise ApiError(f"{p}: error 1: {message}", code=REDUCE_DATA, subcode=subcode, transient=True,
+                               ref=cap.ref)
             if code == POLICY_BLOCK_CODE:  # retrying would only prolong the block
                 raise ApiError(f"{p}: blocked by the platform (code 368, a policy block or app limit): the account "
                                f"is retried on the next run: {message}", code=code, subcode=subcode, transient=True,
@@ -184,8 +191,18 @@ class GraphSource(Source):
             guard.next(url, from_body)
         next_page: str | None = url
         first = True
+        limit: int | None = None  # lowered after a "reduce the amount of data" answer, for the rest of the listing
         while next_page:
-            cap, doc = self._graph(next_page, params if first else None)
+            try:
+                cap, doc = self._graph(*_with_limit(next_page, params if first else None, limit))
+            except ApiError as exc:
+                asked = _limit_of(next_page, params if first else None) if limit is None else limit
+                if exc.code != REDUCE_DATA or asked is None or asked <= MIN_PAGE_LIMIT:
+                    raise
+                limit = max(MIN_PAGE_LIMIT, asked // 2)
+                self._note(f"{self.platform}: {urlsplit(url).path} asked for less data per page (error 1); "
+                           f"reading it {limit} items a page")
+                continue
             first = False
             data = doc.get("data") if isinstance(doc, dict) else None
             if not isinstance(data, list):
@@ -235,3 +252,27 @@ def lookup_answer(exc: ApiError) -> bool | None:
     if isinstance(exc, TokenExpired) or exc.transient:
         raise exc
     return False if does_not_exist(exc) else None
+
+
+def _limit_of(url: str, params: dict[str, Any] | None) -> int | None:
+    """The page size a request asks for (in its params, or in a `next` URL's query), if it names one."""
+    value = (params or {}).get("limit")
+    if value is None:
+        value = dict(parse_qsl(urlsplit(url).query)).get("limit")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_limit(url: str, params: dict[str, Any] | None, limit: int | None) -> tuple[str, dict[str, Any] | None]:
+    """The request with its page size replaced by `limit` (None: unchanged). A `next` URL keeps its cursor:
+    Graph cursors do not depend on the page size."""
+    if limit is None:
+        return url, params
+    if params is not None and "limit" in params:
+        return url, {**params, "limit": limit}
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "limit"]
+    return urlunsplit(parts._replace(query=urlencode(query + [("limit", str(limit))]))), params
+
