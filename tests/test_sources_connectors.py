@@ -803,6 +803,26 @@ def x_source(stub, tmp_path, **kw):
                        auth=BearerAuth(X_TOKEN), **kw)
 
 
+@pytest.mark.parametrize("withheld,hidden", [(None, False), ({"copyright": False, "country_codes": ["DE"]}, False),
+                                              ({"copyright": False, "country_codes": ["US", "DE"]}, True),
+                                              ({"copyright": True, "country_codes": ["XY"]}, True)])
+def test_x_withheld_post_is_a_change_and_hidden_where_the_city_is(stub, tmp_path, withheld, hidden):
+    """§3.1 asks for `withheld`: X withholding a post (a copyright claim, or in the US) takes it from the
+    city's public: hidden, and a new version. Withheld in other countries only, it is a change but still
+    seen. Posts without `withheld` keep the content hash they had."""
+    x_world(stub)
+    plain = by_key(x_source(stub, tmp_path).walk())[("post", "1897012345678901234")]
+    assert "withheld" not in plain.content and plain.hidden is False
+    if withheld is None:
+        return
+    changed = json.loads(json.dumps(X_P1))
+    changed["data"][0]["withheld"] = withheld
+    stub.route(f"/2/users/{X_USER}/tweets", lambda q: (200, changed, dict(X_HEADERS)) if not q.get("pagination_token")
+               else (200, X_P3, dict(X_HEADERS)))
+    post = by_key(x_source(stub, tmp_path).walk())[("post", "1897012345678901234")]
+    assert post.hidden is hidden and post.content_sha256() != plain.content_sha256()
+
+
 def test_x_walk_timeline_pages_replies_media_and_edits(stub, tmp_path):
     x_world(stub)
     source = x_source(stub, tmp_path)
@@ -1096,6 +1116,26 @@ def yt_world(stub, *, held=None, spam=None):
 def yt_source(stub, tmp_path, auth=None, **kw):
     return make_source(YouTubeSource, tmp_path, platform="youtube", handle=YT_CHANNEL, base=stub.root + "/youtube/v3",
                        auth=auth or BearerAuth(YT_TOKEN), **kw)
+
+
+@pytest.mark.parametrize("upload,hidden", [("processed", False), ("uploaded", False), ("rejected", True),
+                                           ("failed", True)])
+def test_youtube_video_taken_down_by_youtube_is_hidden_and_a_new_version(stub, tmp_path, upload, hidden):
+    """videos.status.uploadStatus: a video YouTube rejected (copyright, terms of use) or whose processing
+    failed stays in the uploads listing but nobody can watch it: hidden, with the status and reason in the
+    content (a new version). Processed and still-processing videos keep the content hash they had."""
+    yt_world(stub)
+    before = by_key(yt_source(stub, tmp_path).walk())[("video", "dQw4w9WgXcQ")]
+    video = _video("dQw4w9WgXcQ", "Council meeting 2025-03-03", "2025-03-04T16:20:11Z")
+    video["status"]["uploadStatus"] = upload
+    if upload == "rejected":
+        video["status"]["rejectionReason"] = "termsOfUse"
+    stub.route("/youtube/v3/videos", (200, {"kind": "youtube#videoListResponse", "items": [video]}))
+    after = by_key(yt_source(stub, tmp_path).walk())[("video", "dQw4w9WgXcQ")]
+    assert after.hidden is hidden
+    assert (after.content_sha256() != before.content_sha256()) is hidden
+    if upload == "rejected":
+        assert after.content["uploadStatus"] == "rejected" and after.content["reason"] == "termsOfUse"
 
 
 def test_youtube_walk_videos_comments_replies_and_moderation(stub, tmp_path):

@@ -431,16 +431,19 @@ class XSource(Source):
         user = users.get(author_id) if isinstance(author_id, str) else None
         username = user.get("username") if user else None
         attachments = raw.get("attachments") if isinstance(raw.get("attachments"), dict) else {}
+        content = {"version_id": tweet_id,
+                   "media_keys": list(attachments.get("media_keys") or []),
+                   "poll_ids": list(attachments.get("poll_ids") or []),
+                   "quoted": [r.get("id") for r in refs if isinstance(r, dict) and r.get("type") == "quoted"]}
+        withheld = raw.get("withheld")
+        if isinstance(withheld, dict) and withheld:  # only then: other posts keep the content hash they had
+            content["withheld"] = withheld
         return Item(
             kind=kind, platform_id=root, parent_platform_id=parent, created_at=created_at, updated_at=updated_at,
             raw=raw, ref=cap.ref, author_id=author_id if isinstance(author_id, str) else None,
             author_name=username, text=text,
             permalink=f"https://x.com/{username}/status/{root}" if username else f"https://x.com/i/web/status/{root}",
-            hidden=False,
-            content={"version_id": tweet_id,
-                     "media_keys": list(attachments.get("media_keys") or []),
-                     "poll_ids": list(attachments.get("poll_ids") or []),
-                     "quoted": [r.get("id") for r in refs if isinstance(r, dict) and r.get("type") == "quoted"]},
+            hidden=_withheld_here(withheld), content=content,
         )
 
     def _media(self, item: Item, attachments: list[dict], done: set[str]) -> Iterator[Item | Invalid]:
@@ -589,3 +592,14 @@ def _snowflake_time(post_id: str) -> datetime | None:
     if ms <= TWITTER_EPOCH_MS:  # not a snowflake (very old or synthetic id)
         return None
     return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def _withheld_here(withheld: Any) -> bool:
+    """Whether X withholds the post from the city's public: for a copyright claim (`copyright`, or the DMCA
+    code "XY"), everywhere ("XX"), or in the United States ("US"). Withheld elsewhere only, it is still seen."""
+    if not isinstance(withheld, dict):
+        return False
+    codes = withheld.get("country_codes")
+    codes = {c for c in codes if isinstance(c, str)} if isinstance(codes, list) else set()
+    return withheld.get("copyright") is True or bool(codes & {"US", "XX", "XY"})
+

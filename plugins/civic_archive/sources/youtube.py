@@ -57,6 +57,9 @@ RETRY_REASONS = {"backendError", "internalError", "rateLimitExceeded", "userRate
 TOKEN_REASONS = {"authError", "invalidCredentials", "expired", "unauthorized"}
 HIDDEN_STATUSES = {"heldForReview", "likelySpam", "rejected"}
 THUMBNAIL_SIZES = ("maxres", "standard", "high", "medium", "default")
+# videos.status.uploadStatus of a video the public cannot watch although it is still listed: rejected
+# (copyright, terms of use...), failed, or deleted (the Videos resource docs)
+TAKEN_DOWN = frozenset({"rejected", "failed", "deleted"})
 
 
 class QuotaExceeded(ApiError):
@@ -239,14 +242,18 @@ class YouTubeSource(Source):
         for name, value in (("title", title), ("description", description)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} is {type(value).__name__}")
+        content = {"description": description, "tags": snippet.get("tags") or [],
+                   "categoryId": snippet.get("categoryId"), "privacyStatus": status.get("privacyStatus"),
+                   "defaultLanguage": snippet.get("defaultLanguage")}
+        upload = status.get("uploadStatus")
+        if upload in TAKEN_DOWN:  # only then: other videos keep the content hash they had
+            content["uploadStatus"] = upload
+            content["reason"] = status.get("rejectionReason") or status.get("failureReason")
         return Item(
             kind="video", platform_id=video_id, created_at=parse_time(snippet["publishedAt"]), raw=raw,
             ref=cap.ref, author_id=snippet.get("channelId"), author_name=snippet.get("channelTitle"),
             text=title, permalink=f"https://www.youtube.com/watch?v={video_id}",
-            hidden=status.get("privacyStatus") == "private",
-            content={"description": description, "tags": snippet.get("tags") or [],
-                     "categoryId": snippet.get("categoryId"), "privacyStatus": status.get("privacyStatus"),
-                     "defaultLanguage": snippet.get("defaultLanguage")},
+            hidden=status.get("privacyStatus") == "private" or upload in TAKEN_DOWN, content=content,
         )
 
     def _thumbnail(self, video: Item) -> Item | Invalid | None:
