@@ -509,7 +509,10 @@ def comment_permalink(world: World, acct, it: Item) -> str:
 
 
 def _photo_att(req, acct, m, k, it) -> dict:
-    fbid = f"{78900000000 + (int(_suffix(it.post_id)) % 10**8) * 10 + k}"
+    if it.kind == "comment":  # a photo uploaded with a comment is a photo object of its own (its own fbid)
+        fbid = f"{81000000000 + (int(_suffix(it.post_id)) % 10**6) * 10**4 + it.c % 10**4}"
+    else:
+        fbid = f"{78900000000 + (int(_suffix(it.post_id)) % 10**8) * 10 + k}"
     url = f"https://www.facebook.com/{acct.username}/photos/a.441861428552/{fbid}/?type=3"
     att = {"media": {"image": {"height": m.height, "src": req.fakes.media_url(m.name), "width": m.width}},
            "target": {"id": fbid, "url": url}, "type": "photo", "media_type": "photo", "url": url,
