@@ -1,4 +1,5 @@
-"""Facebook Pages through the Graph API: the Page feed, every post's comments and replies, attachments.
+"""Facebook Pages through the Graph API: the Page feed, every post's comments and replies, attachments (a
+post's, and the image a comment or reply carries in its `attachment`, §1.3: a media item under the comment).
 
 Follows the documented behaviour (shared/reference/platform-apis.md §1): `paging.next` is followed as an
 opaque absolute URL and is the only end signal (a page may be empty and still have `next`); comments are
