@@ -3,6 +3,7 @@ archived; edits become versions with the old text kept; hides, unhides and delet
 deleted item keeps its last copy and the time its removal was noticed."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -197,3 +198,96 @@ def test_rows_trace_to_their_warc_records(fakes, archive_dir):
         raw = json.loads(row["raw_json"])
         if row["kind"] != "media":
             assert raw in items
+
+
+def _photo_comment(world, account_id):
+    """The demo's resident comment (an X reply) that carries a photo, on one of the account's newest posts."""
+    return next(c for post in world.posts(account_id).front[:3] for c in world.comments(post) if c.media)
+
+
+def _warc_payload(store, row):
+    with store.open(row["media_warc_file"]) as fh:
+        fh.seek(row["media_warc_offset"])
+        record = next(ArchiveIterator(fh))
+    assert record.rec_headers.get_header("WARC-Record-ID") == row["media_warc_record_id"]
+    return record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()
+
+
+@pytest.mark.parametrize("platform", ["facebook", "x"])
+def test_comment_photo_is_archived_and_deleted_with_its_comment(platform, fakes, archive_dir):
+    """A resident's photo on a comment (Facebook `attachment`) or reply (X, found by recent search) is a media
+    item of its own: night 1 archives it under the comment with its bytes in the WARC and the comment's
+    retention series; a night without changes leaves it alone; when the comment is deleted, the photo is
+    recorded `deleted` with it, as a post's photos are with their post, its last copy (and bytes) kept."""
+    world = fakes.world
+    account_id = ACCOUNTS[platform]
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+    comment = _photo_comment(world, account_id)
+
+    def night():
+        result = harvest_account(city, city.account(account_id), store, options=HarvestOptions())
+        assert result.ok and result.complete, result.errors
+        return latest(all_rows(store, account_id))
+
+    now = night()
+    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
+    parent = next(r for k, r in now.items() if k[1] == comment.id and k[0] != "media")
+    assert (photo["version"], photo["status"]) == (1, "live")
+    assert photo["series_code"] == parent["series_code"] == "UNVERIFIED-public-comments"
+    uri, payload = _warc_payload(store, photo)
+    assert uri.endswith(f"/cdn/{comment.media[0].name}") and payload[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0")
+    assert hashlib.sha256(payload).hexdigest() == photo["media_sha256"]
+
+    assert night()[key]["version"] == 1  # listed again, unchanged: no new version, nothing taken for removed
+
+    world.delete(comment.id)
+    now = night()
+    assert (now[(parent["kind"], comment.id)]["status"], now[(parent["kind"], comment.id)]["version"]) == (
+        "deleted", 2)
+    gone = now[key]
+    assert (gone["version"], gone["status"]) == (2, "deleted") and gone["removed_detected_at"] is not None
+    assert (gone["media_sha256"], gone["media_warc_record_id"]) == (photo["media_sha256"],
+                                                                   photo["media_warc_record_id"])
+    assert gone["series_code"] == photo["series_code"]
+    assert night()[key]["version"] == 2
+    assert verify(store).ok
+
+
+def test_facebook_comment_photo_replaced_or_removed_keeps_the_archived_photo(fakes, archive_dir):
+    """A comment edited to carry another photo is a new version of the comment, and the new photo is archived;
+    the photo it no longer carries keeps its archived copy (recorded as gone from the platform, not lost). A
+    comment whose photo is taken off keeps its archived photo the same way."""
+    from civic_archive.fakes.world import Media
+
+    world = fakes.world
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+    comment = _photo_comment(world, "parks-facebook")
+
+    def night():
+        result = harvest_account(city, city.account("parks-facebook"), store, options=HarvestOptions())
+        assert result.ok and result.complete, result.errors
+        return latest(all_rows(store, "parks-facebook"))
+
+    def photos(rows):
+        return {k[1]: r for k, r in rows.items() if k[0] == "media" and r["parent_platform_id"] == comment.id}
+
+    first = photos(night())
+    assert len(first) == 1
+    world._set(comment, media=(Media("photo", "parks-comment-pothole-closer.jpg", 32, 24),))
+    now = night()
+    assert (now[("comment", comment.id)]["version"], now[("comment", comment.id)]["status"]) == (2, "edited")
+    second = photos(now)
+    (old_id, old), = first.items()
+    (new_id,) = set(second) - {old_id}
+    assert (second[new_id]["version"], second[new_id]["status"]) == (1, "live")
+    assert _warc_payload(store, second[new_id])[0].endswith("/cdn/parks-comment-pothole-closer.jpg")
+    assert second[old_id]["status"] in ("deleted", "removed") and second[old_id]["version"] == 2
+    assert second[old_id]["media_sha256"] == old["media_sha256"]
+    world._set(comment, media=())
+    now = night()
+    assert now[("comment", comment.id)]["version"] == 3
+    kept = photos(now)[new_id]
+    assert kept["media_sha256"] == second[new_id]["media_sha256"]
+    assert _warc_payload(store, kept)[1] and verify(store).ok

@@ -688,6 +688,110 @@ def test_facebook_album_and_each_of_its_photos_are_media_items_of_their_own(stub
     assert_rows_valid(source, objs)
 
 
+def fb_comment_photo_world(stub, comments):
+    """One post with a photo (§1.9's shape) and `comments` on it; CDN routes for every image used."""
+    post = fb_post(1, attachments={"data": [{
+        "media_type": "photo", "type": "photo", "target": {"id": "789012340000001"},
+        "media": {"image": {"height": 720, "width": 720, "src": stub.root + "/cdn/fb/post.jpg"}}}]})
+    fb_world(stub, posts=[post, fb_post(2), fb_post(3)])
+    stub.route(f"/v21.0/{post['id']}/comments", (200, {"data": comments}))
+    for name in ("post.jpg", "pothole.jpg", "sticker.png", "sticker2.png", "huge.jpg"):
+        body = PNG + name.encode() + (b"\x00" * 5000 if name == "huge.jpg" else b"")
+        stub.route(f"/cdn/fb/{name}", (200, body, {"Content-Type": "image/jpeg"}))
+    return post
+
+
+def fb_comment(cid, *, parent=None, attachment=None, created="2025-03-04T17:01:22+0000"):
+    """A comment shaped like §1.9's, with the `attachment` field of §1.3 (a StoryAttachment)."""
+    raw = {"id": f"789012345678901_{cid}", "message": f"Comment {cid}", "created_time": created,
+           "from": {"name": "Jane Resident", "id": "2711636948859886"}, "is_hidden": False,
+           "permalink_url": f"https://www.facebook.com/{FB_PAGE}/posts/1/?comment_id={cid}"}
+    if parent:
+        raw["parent"] = {"id": f"789012345678901_{parent}"}
+    if attachment:
+        raw["attachment"] = attachment
+    return raw
+
+
+def fb_photo_attachment(stub, fbid, name):
+    url = f"https://www.facebook.com/photo.php?fbid={fbid}"
+    return {"type": "photo", "target": {"id": fbid, "url": url}, "url": url,
+            "media": {"image": {"height": 960, "width": 720, "src": f"{stub.root}/cdn/fb/{name}"}}}
+
+
+def fb_sticker_attachment(stub, name, sticker_id="369239263222822"):
+    url = f"https://www.facebook.com/{sticker_id}"
+    return {"type": "sticker", "target": {"id": sticker_id, "url": url}, "url": url,
+            "media": {"image": {"height": 240, "width": 240, "src": f"{stub.root}/cdn/fb/{name}"}}}
+
+
+def test_facebook_comment_and_reply_photos_are_media_items_of_their_own(stub, tmp_path):
+    """§1.3: a comment's `attachment` (a StoryAttachment, as on posts) carries the image in `media.image.src`.
+    Each comment or reply with one yields a media item right after it, parent = the comment, its bytes fetched
+    and archived as a post's are. An uploaded photo is keyed by its photo id (`target.id`); a sticker, whose
+    target id is the same in every comment that uses it, by `<comment>:attachment`; an image over the size
+    cap is reported, not archived."""
+    post = fb_comment_photo_world(stub, [
+        fb_comment(1001, attachment=fb_photo_attachment(stub, "555000111", "pothole.jpg")),
+        fb_comment(1002, parent=1001, attachment=fb_sticker_attachment(stub, "sticker.png")),
+        fb_comment(1003, attachment=fb_sticker_attachment(stub, "sticker.png")),
+        fb_comment(1004),
+        fb_comment(1005, attachment=fb_photo_attachment(stub, "555000222", "huge.jpg")),
+    ])
+    source = fb_source(stub, tmp_path, media_max_bytes=2000)
+    objs = list(source.walk())
+    order = [(o.kind, o.platform_id) for o in items_of(objs)]
+    assert order == [("post", post["id"]), ("media", "789012340000001"),
+                     ("comment", "789012345678901_1001"), ("media", "555000111"),
+                     ("reply", "789012345678901_1002"), ("media", "789012345678901_1002:attachment"),
+                     ("comment", "789012345678901_1003"), ("media", "789012345678901_1003:attachment"),
+                     ("comment", "789012345678901_1004"), ("comment", "789012345678901_1005"),
+                     ("post", f"{FB_PAGE}_2"), ("post", f"{FB_PAGE}_3")]
+    got = by_key(objs)
+    photo = got[("media", "555000111")]
+    assert photo.parent_platform_id == "789012345678901_1001" and photo.root_platform_id == post["id"]
+    assert photo.media.sha256 == hashlib.sha256(PNG + b"pothole.jpg").hexdigest()
+    assert photo.media.url == f"{stub.root}/cdn/fb/pothole.jpg" and photo.media.ref.warc_file
+    assert photo.created_at == got[("comment", "789012345678901_1001")].created_at
+    assert photo.author_name == "Jane Resident" and photo.permalink == "https://www.facebook.com/photo.php?fbid=555000111"
+    sticker = got[("media", "789012345678901_1002:attachment")]
+    assert sticker.parent_platform_id == "789012345678901_1002"
+    assert sticker.content["type"] == "sticker" and sticker.content["target"] == "369239263222822"
+    assert len(stub.calls_to("/cdn/fb/pothole.jpg")) == 1 and len(stub.calls_to("/cdn/fb/sticker.png")) == 1
+    invalid = [o for o in objs if isinstance(o, Invalid)]
+    assert len(invalid) == 1 and "facebook media 555000222" in invalid[0].reason and "size cap" in invalid[0].reason
+    assert (source.media_fetched, source.media_reused) == (3, 1)  # the second sticker: fetched a moment ago
+    assert source.walked_roots == {post["id"], f"{FB_PAGE}_2", f"{FB_PAGE}_3"}
+    # the lookup of a media id made up here asks for its comment: the image lives and dies with it
+    stub.route("/v21.0/789012345678901_1003", DELETED)
+    assert source.exists("media", "789012345678901_1003:attachment") is False
+    assert_rows_valid(source, objs)
+
+
+def test_facebook_comment_photo_is_reused_only_while_its_attachment_is_the_same(stub, tmp_path):
+    """An archived comment image is not fetched again while the attachment is the same; another sticker under
+    the same `<comment>:attachment` id is a change of the media's content: its bytes are fetched."""
+    from civic_archive.sources.base import KnownMedia
+
+    fb_comment_photo_world(stub, [fb_comment(1003, attachment=fb_sticker_attachment(stub, "sticker.png"))])
+    first = by_key(fb_source(stub, tmp_path).walk())[("media", "789012345678901_1003:attachment")]
+
+    def walk_again():
+        source = fb_source(stub, tmp_path)
+        source.known_media = {first.platform_id: KnownMedia(first.content_sha256(), first.media.sha256,
+                                                            first.media.ref)}
+        return source, by_key(source.walk())[("media", "789012345678901_1003:attachment")]
+
+    source, same = walk_again()
+    assert same.media.ref == first.media.ref and same.content_sha256() == first.content_sha256()
+    assert len(stub.calls_to("/cdn/fb/sticker.png")) == 1 and source.media_reused == 1
+    stub.route(f"/v21.0/{FB_PAGE}_1/comments", (200, {"data": [
+        fb_comment(1003, attachment=fb_sticker_attachment(stub, "sticker2.png", sticker_id="126361870881943"))]}))
+    source, other = walk_again()
+    assert other.media.sha256 == hashlib.sha256(PNG + b"sticker2.png").hexdigest()
+    assert other.content_sha256() != first.content_sha256() and len(stub.calls_to("/cdn/fb/sticker2.png")) == 1
+
+
 def test_instagram_only_100_33_is_deleted_while_walking(stub, tmp_path):
     """§2.3/§2.4: a media deleted while we walk answers 100/33; it is skipped and the walk goes on. Any other
     code-100 answer (a field that does not exist, say) is an error, not a silent gap in a complete walk."""
@@ -863,6 +967,57 @@ def test_x_walk_timeline_pages_replies_media_and_edits(stub, tmp_path):
         assert f in first["tweet.fields"]
     assert "attachments.media_keys" in first["expansions"] and "url" in first["media.fields"]
     assert stub.calls[0][2]["Authorization"] == f"Bearer {X_TOKEN}"
+    assert_rows_valid(source, objs)
+
+
+def test_x_replies_found_by_search_carry_their_media(stub, tmp_path):
+    """§3.1: recent search takes the same expansions as the timeline, so its pages carry `includes.media` for
+    the replies' `attachments.media_keys`. Each reply's photo (a video's `preview_image_url`) is a media item
+    right after it, parent = the reply, root = the conversation's post, its bytes fetched. A reply's media is
+    covered by the walk only while recent search reaches the reply (seven days); a post's always."""
+    root = "1897012345678901234"
+    post = {"id": root, "text": "Report potholes here", "created_at": "2025-03-04T16:20:11.000Z",
+            "author_id": X_USER, "conversation_id": root, "edit_history_tweet_ids": [root],
+            "public_metrics": {"reply_count": 2}, "attachments": {"media_keys": ["3_1"]}}
+    r1 = {"id": "1897020000000000001", "text": "@CityOfExample Elm St", "created_at": "2025-03-04T17:00:00.000Z",
+          "author_id": "98765", "conversation_id": root, "edit_history_tweet_ids": ["1897020000000000001"],
+          "referenced_tweets": [{"type": "replied_to", "id": root}], "attachments": {"media_keys": ["3_2"]}}
+    r2 = {"id": "1897030000000000002", "text": "@resident_a and a video", "created_at": "2025-03-04T17:30:00.000Z",
+          "author_id": "98766", "conversation_id": root, "edit_history_tweet_ids": ["1897030000000000002"],
+          "referenced_tweets": [{"type": "replied_to", "id": r1["id"]}], "attachments": {"media_keys": ["7_3"]}}
+    stub.route(f"/2/users/{X_USER}/tweets", (200, {"data": [post], "includes": {"media": [
+        {"media_key": "3_1", "type": "photo", "url": stub.root + "/cdn/city.jpg"}]}, "meta": {"result_count": 1}}))
+    stub.route("/2/tweets/search/recent", (200, {"data": [r1, r2], "includes": {
+        "users": [{"id": "98765", "name": "Jane Resident", "username": "resident_a"}],
+        "media": [{"media_key": "3_2", "type": "photo", "url": stub.root + "/cdn/pothole.jpg", "alt_text": "pothole"},
+                  {"media_key": "7_3", "type": "video", "preview_image_url": stub.root + "/cdn/clip-thumb.jpg",
+                   "variants": [{"content_type": "video/mp4", "url": stub.root + "/cdn/clip.mp4"}]}]},
+        "meta": {"result_count": 2}}))
+    for name in ("city.jpg", "pothole.jpg", "clip-thumb.jpg"):
+        stub.route(f"/cdn/{name}", (200, PNG + name.encode()))
+    source = x_source(stub, tmp_path)
+    objs = list(source.walk())
+    assert [o for o in objs if isinstance(o, Invalid)] == []
+    assert [(o.kind, o.platform_id) for o in objs] == [
+        ("post", root), ("media", "3_1"), ("comment", r1["id"]), ("media", "3_2"), ("reply", r2["id"]),
+        ("media", "7_3")]
+    got = by_key(objs)
+    photo, thumb = got[("media", "3_2")], got[("media", "7_3")]
+    assert (photo.parent_platform_id, photo.root_platform_id) == (r1["id"], root)
+    assert (thumb.parent_platform_id, thumb.root_platform_id) == (r2["id"], root)
+    assert photo.text == "pothole" and photo.author_name == "resident_a"
+    assert photo.created_at == got[("comment", r1["id"])].created_at
+    assert photo.media.sha256 == hashlib.sha256(PNG + b"pothole.jpg").hexdigest() and photo.media.ref.warc_file
+    assert thumb.media.sha256 == hashlib.sha256(PNG + b"clip-thumb.jpg").hexdigest()
+    assert [len(stub.calls_to(f"/cdn/{n}")) for n in ("city.jpg", "pothole.jpg", "clip-thumb.jpg")] == [1, 1, 1]
+    assert stub.calls_to("/cdn/clip.mp4") == []
+    assert "attachments.media_keys" in stub.calls_to("/2/tweets/search/recent")[0]["expansions"]
+    # seven days before the newest reply listed (2025-03-04 17:30): a reply's media from before then could not
+    # have been listed, so it is never taken for removed; a post's media is listed by the timeline
+    old = datetime(2025, 2, 20, tzinfo=timezone.utc)
+    assert source.covers("media", "3_1", old, root, root)
+    assert not source.covers("media", "3_2", old, root, r1["id"])
+    assert source.covers("media", "3_2", datetime(2025, 3, 1, tzinfo=timezone.utc), root, r1["id"])
     assert_rows_valid(source, objs)
 
 

@@ -352,7 +352,7 @@ def _harvest(config, account, store, run, result, clock, session_options, option
             return None
         return row
 
-    current_root = root_kind = None
+    current_root = root_kind = last_id = last_kind = None
     try:
         for obj in source.walk():
             classify_as = None
@@ -364,9 +364,15 @@ def _harvest(config, account, store, run, result, clock, session_options, option
                     root = obj.root_platform_id or current_root
                 # A post's or video's photos and thumbnails are part of it: they take its series, not one of
                 # their own (found by an audit: a video kept under one series, its thumbnail purgeable under
-                # another). Connectors list them right after their post.
-                if obj.kind == "media" and obj.parent_platform_id and obj.parent_platform_id == current_root:
-                    classify_as = root_kind
+                # another). So does the photo of a comment or reply take the comment's. Connectors list media
+                # right after what they belong to (a post's may come after its comments).
+                if obj.kind == "media" and obj.parent_platform_id:
+                    if obj.parent_platform_id == current_root:
+                        classify_as = root_kind
+                    elif obj.parent_platform_id == last_id:
+                        classify_as = last_kind
+                else:
+                    last_id, last_kind = obj.platform_id, obj.kind
             row = row_of(obj, classify_as=classify_as)
             if row is not None:
                 spool.add(row, hidden=obj.hidden, root=root, part=partition(row))
@@ -479,21 +485,33 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
         result.notes.append(f"{total} archived items were not listed this run; {len(found)} of them (whole "
                             "posts with their comments) were looked up, the rest are looked up by the next runs")
     candidates = [c for c in found if source.covers(c["kind"], c["platform_id"], c["created_at"],
-                                                    c["root_platform_id"])]
+                                                    c["root_platform_id"], c["parent_platform_id"])]
     if not candidates:
         return None
     roots = [c for c in candidates if c["kind"] in changes.ROOT_KINDS]
     answers = _lookup(source, roots, result)
     deleted_roots = {c["platform_id"] for c in roots if answers.get((c["kind"], c["platform_id"])) is False}
+    deleted_parents = set(deleted_roots)  # and, once looked up, the comments and replies found deleted
 
     def dies_with_root(c: dict) -> bool:
         # Media and (on most platforms) comments cannot outlive their post: under a deleted post they are
-        # deleted too, without a lookup each. Where replies outlive it (X), they are looked up.
-        return (c["kind"] not in changes.ROOT_KINDS and c["root_platform_id"] in deleted_roots
-                and (c["kind"] == "media" or source.comments_die_with_root))
+        # deleted too, without a lookup each. Where replies outlive it (X), they are looked up. Nor can the
+        # photo of a comment or reply outlive that comment or reply.
+        if c["kind"] in changes.ROOT_KINDS:
+            return False
+        if c["kind"] == "media":
+            return c["root_platform_id"] in deleted_roots or c["parent_platform_id"] in deleted_parents
+        return c["root_platform_id"] in deleted_roots and source.comments_die_with_root
 
-    rest = [c for c in candidates if c["kind"] not in changes.ROOT_KINDS and not dies_with_root(c)]
+    # Comments and replies first, then the media whose comment or reply was not found deleted.
+    comments = [c for c in candidates if c["kind"] not in changes.ROOT_KINDS + ("media",)]
+    rest = [c for c in comments if not dies_with_root(c)]
     answers.update(_lookup(source, rest, result))
+    deleted_parents.update(c["platform_id"] for c in comments
+                           if dies_with_root(c) or answers.get((c["kind"], c["platform_id"])) is False)
+    if all((c["kind"], c["platform_id"]) in answers for c in rest):  # lookups stopped: the media wait too
+        media = [c for c in candidates if c["kind"] == "media" and not dies_with_root(c)]
+        answers.update(_lookup(source, media, result))
     status_of: dict[tuple[str, str], str] = {}
     rows = []
     for c in candidates:

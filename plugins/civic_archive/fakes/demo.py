@@ -155,6 +155,13 @@ def build(w: World) -> None:
     for acct_id in ("parks-facebook", "city-x", "city-youtube"):
         post = first[acct_id][5]
         w.add_comment(post.id, SCRIPT, author="Sam O'Connor", created=min(post.created + 4000, w.now - 120))
+    # a resident's photo in a comment (FB `attachment`, ref 1.3) and in a reply found by X's recent search
+    # (`attachments.media_keys` + `includes.media`, ref 3.1), on the newest post: recent search reaches it
+    for acct_id in ("parks-facebook", "city-x"):
+        post = first[acct_id][0]
+        w.add_comment(post.id, "The pothole at Elm & 5th is back (photo).", author="Jane Resident",
+                      created=min(post.created + 2000, w.now - 240),
+                      media=(Media("photo", f"{acct_id}-comment-pothole.jpg", 64, 48),))
     # a Facebook visitor post (shows in /feed, not in /posts or /published_posts)
     w.add_post(parks.id, "Found a set of keys by the Riverside Park fountain — message me to claim.",
                created=w.now - 3 * DAY, visitor=w._resolve_author(parks, "Dana Whitfield", 0))

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from .server import Request, Response, json_response
-from .world import Item, World
+from .world import Item, World, stable_hash
 
 MAX_LIMIT = 100  # ref 1.1: "Specifying any higher limit will throw an error"
 DEFAULT_LIMIT = 25
@@ -509,7 +509,10 @@ def comment_permalink(world: World, acct, it: Item) -> str:
 
 
 def _photo_att(req, acct, m, k, it) -> dict:
-    fbid = f"{78900000000 + (int(_suffix(it.post_id)) % 10**8) * 10 + k}"
+    if it.kind == "comment":  # a photo uploaded with a comment is a photo object of its own: a new upload, a new id
+        fbid = f"{81000000000 + stable_hash('fb-comment-photo', it.id, m.name) % 10**10}"
+    else:
+        fbid = f"{78900000000 + (int(_suffix(it.post_id)) % 10**8) * 10 + k}"
     url = f"https://www.facebook.com/{acct.username}/photos/a.441861428552/{fbid}/?type=3"
     att = {"media": {"image": {"height": m.height, "src": req.fakes.media_url(m.name), "width": m.width}},
            "target": {"id": fbid, "url": url}, "type": "photo", "media_type": "photo", "url": url,

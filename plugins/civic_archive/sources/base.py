@@ -98,10 +98,12 @@ class Source(ABC):
         old item (a pinned post, say) does not stop the walk."""
         return self.since is not None and bool(created) and all(c < self.since for c in created)
 
-    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None) -> bool:
+    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None,
+               parent_platform_id: str | None = None) -> bool:
         """Whether this walk could have listed the item at all (X's recent search, for one, reaches back
         only seven days). Items it could not list are never taken for removed. `root_platform_id` is the
-        state's root of the item (an item that is its own root was listed by the top-level listing)."""
+        state's root of the item (an item that is its own root was listed by the top-level listing);
+        `parent_platform_id` its parent (a media item hangs under a post, or under a comment or reply)."""
         return True
 
     def exists_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Item | Invalid | bool | None]:

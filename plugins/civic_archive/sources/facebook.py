@@ -1,4 +1,5 @@
-"""Facebook Pages through the Graph API: the Page feed, every post's comments and replies, attachments.
+"""Facebook Pages through the Graph API: the Page feed, every post's comments and replies, attachments (a
+post's, and the image a comment or reply carries in its `attachment`, §1.3: a media item under the comment).
 
 Follows the documented behaviour (shared/reference/platform-apis.md §1): `paging.next` is followed as an
 opaque absolute URL and is the only end signal (a page may be empty and still have `next`); comments are
@@ -68,7 +69,7 @@ class FacebookSource(GraphSource):
                     parent = (raw.get("parent") or {}).get("id")
                     author = raw.get("from") or {}
                     attachment = raw.get("attachment")
-                    yield Item(
+                    comment = Item(
                         kind="reply" if parent else "comment", platform_id=item_id(raw),
                         parent_platform_id=parent or post.platform_id,
                         created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
@@ -79,6 +80,10 @@ class FacebookSource(GraphSource):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"facebook comment on {post.platform_id!r}: {type(exc).__name__}: {exc}", raw,
                                   cap.ref)
+                    continue
+                yield comment
+                if attachment:  # right after its comment: the harvest files it under the comment's series
+                    yield from self._comment_media(comment, post, attachment)
 
     def _media(self, post: Item) -> Iterator[Item | Invalid]:
         """One media item per attachment with an image: an album attachment (`type: album`) and each of its
@@ -100,26 +105,50 @@ class FacebookSource(GraphSource):
             except (AttributeError, TypeError) as exc:
                 yield Invalid(f"facebook subattachments of {post.platform_id!r}: {exc}", att, post.ref)
         for n, att in enumerate(flat):
-            try:
-                src = ((att.get("media") or {}).get("image") or {}).get("src")
-                if src is not None and not isinstance(src, str):
-                    raise TypeError(f"media src is {type(src).__name__}")
-            except (AttributeError, TypeError) as exc:
-                yield Invalid(f"facebook attachment of {post.platform_id!r}: {exc}", att, post.ref)
-                continue
-            if not src:
-                continue
             own = None if n in borrowed else _target_id(att)
             media_id = own or f"{post.platform_id}:attachment:{n}"
+            yield from self._attachment_media(post, att, media_id, lambda media: {"sha256": media.sha256})
 
-            def build(media: Media, att=att, media_id=media_id) -> Item:
-                return Item(kind="media", platform_id=media_id, parent_platform_id=post.platform_id,
-                            created_at=post.created_at, raw=att, ref=post.ref, author_id=post.author_id,
-                            author_name=post.author_name, text=att.get("description") or att.get("title"),
-                            permalink=att.get("url"), hidden=post.hidden,
-                            content={"sha256": media.sha256}, media=media)
+    def _comment_media(self, comment: Item, post: Item, att) -> Iterator[Item | Invalid]:
+        """The image a comment or reply carries in its `attachment` (a StoryAttachment, as on posts): an
+        uploaded photo, a sticker, a GIF share, a video's thumbnail; `media.image.src` in each case. Its parent
+        is the comment. An uploaded photo is keyed by its photo id (`target.id`): a Graph object of its own,
+        made for this comment. Anything else is keyed `<comment>:attachment` (a comment has one attachment;
+        its id never changes): a sticker's target id is the sticker's, the same in every comment that uses
+        it, and a GIF or link share has none. That id is looked up as the comment (graph `exists`), so the
+        image lives and dies with its comment. The attachment's type and target id are part of the media's
+        content: another sticker under the same `<comment>:attachment` id is a change, and its bytes are
+        fetched instead of taken for those archived (`media_item` compares content, never CDN URLs)."""
+        kind = att.get("type") if isinstance(att, dict) else None
+        own = _target_id(att) if kind == "photo" else None
+        media_id = own or f"{comment.platform_id}:attachment"
+        yield from self._attachment_media(
+            comment, att, media_id,
+            lambda media: {"sha256": media.sha256, "type": kind, "target": _target_id(att)},
+            root=post.platform_id)
 
-            yield self.media_item(f"facebook media {media_id}", media_id, src, att, post.ref, build)
+    def _attachment_media(self, parent: Item, att, media_id: str, content, root: str | None = None
+                          ) -> Iterator[Item | Invalid]:
+        """The media item of one attachment with an image (`media.image.src`), under `parent` (a post, or a
+        comment or reply), its bytes fetched or reused through `media_item`; nothing when it has no image."""
+        try:
+            src = ((att.get("media") or {}).get("image") or {}).get("src")
+            if src is not None and not isinstance(src, str):
+                raise TypeError(f"media src is {type(src).__name__}")
+        except (AttributeError, TypeError) as exc:
+            yield Invalid(f"facebook attachment of {parent.platform_id!r}: {exc}", att, parent.ref)
+            return
+        if not src:
+            return
+
+        def build(media: Media) -> Item:
+            return Item(kind="media", platform_id=media_id, parent_platform_id=parent.platform_id,
+                        created_at=parent.created_at, raw=att, ref=parent.ref, author_id=parent.author_id,
+                        author_name=parent.author_name, text=att.get("description") or att.get("title"),
+                        permalink=att.get("url"), hidden=parent.hidden, content=content(media), media=media,
+                        root_platform_id=root)
+
+        yield self.media_item(f"facebook media {media_id}", media_id, src, att, parent.ref, build)
 
 
 def _target_id(att) -> str | None:

@@ -234,7 +234,8 @@ class GraphSource(Source):
     # -- direct lookup -------------------------------------------------------------------------------------
 
     def exists(self, kind: str, platform_id: str) -> bool | None:
-        object_id = platform_id.split(":", 1)[0]  # media ids made up here ("<post>:attachment:0") → the post
+        # media ids made up here ("<post>:attachment:0", "<comment>:attachment") → the post or comment
+        object_id = platform_id.split(":", 1)[0]
         if not object_id:
             return None
         try:

@@ -31,7 +31,8 @@ Follows the documented behaviour (shared/reference/platform-apis.md §3):
   walk ≤ `wait_budget_seconds`); otherwise a transient `ApiError` stops the walk and the account is
   retried on the next run. 401 (problem+json) → `TokenExpired`; 5xx → bounded retries.
 - Media: `includes.media` — a photo's `url`, a video's or GIF's `preview_image_url` — fetched for the
-  account's own posts (platform id = the `media_key`).
+  account's posts and replies and for the replies recent search lists (platform id = the `media_key`, parent
+  = the post or reply). Recent search takes the same expansions, so its pages carry `includes.media` too.
 - X has no read-side "hidden reply" field, so `Item.hidden` is always False here.
 """
 from __future__ import annotations
@@ -249,7 +250,7 @@ class XSource(Source):
             if item.kind == "post" and _has_replies(item.raw):
                 roots_with_replies.append(root)
         if self.search_replies:
-            yield from self._search(roots_with_replies, emitted)
+            yield from self._search(roots_with_replies, emitted, fetched_media)
         self.complete = True
 
     def _timeline_item(self, item: Item, attachments: list[dict], fetched_media: set[str]
@@ -268,10 +269,14 @@ class XSource(Source):
         if self._newest is None or latest > self._newest:
             self._newest = latest
 
-    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None) -> bool:
+    def covers(self, kind: str, platform_id: str, created_at: datetime, root_platform_id: str | None = None,
+               parent_platform_id: str | None = None) -> bool:
         """The timeline lists the account's posts, their media and the account's own replies (roots of their
-        own); everyone else's replies are listed only by recent search, which reaches back seven days."""
-        if kind in ("post", "media") or root_platform_id == platform_id or self.search_path.endswith("/all"):
+        own) with theirs; everyone else's replies are listed only by recent search, which reaches back seven
+        days, and so are their media (a media item's parent is then not its root; it has its reply's time)."""
+        if kind == "post" or root_platform_id == platform_id or self.search_path.endswith("/all"):
+            return True
+        if kind == "media" and (parent_platform_id is None or parent_platform_id == root_platform_id):
             return True
         return created_at >= self._platform_now() - RECENT_SEARCH_REACH
 
@@ -283,13 +288,14 @@ class XSource(Source):
         now = self.session.clock()
         return min(now, self._newest) if self._newest is not None else now
 
-    def _search(self, roots: list[str], emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
+    def _search(self, roots: list[str], emitted: dict[tuple[str, str], str], fetched_media: set[str]
+                ) -> Iterator[Item | Invalid]:
         """The replies to `roots`, by recent search over as many conversations as fit in one query. A 403
         (the access level has no search, or none of this kind) is noted once: the replies are then not
         listed, their posts are not counted as walked, and the rest of the walk stands."""
         for batch in _query_batches(roots):
             try:
-                yield from self._replies(batch, emitted)
+                yield from self._replies(batch, emitted, fetched_media)
             except TokenExpired:
                 raise
             except ApiError as exc:
@@ -301,14 +307,16 @@ class XSource(Source):
                 return
             self.walked_roots.update(batch)
 
-    def _replies(self, roots: list[str], emitted: dict[tuple[str, str], str]) -> Iterator[Item | Invalid]:
+    def _replies(self, roots: list[str], emitted: dict[tuple[str, str], str], fetched_media: set[str]
+                 ) -> Iterator[Item | Invalid]:
         """Replies in the conversations of `roots` that recent search still covers (the last ~7 days), each
-        under the root of its conversation (`conversation_id`)."""
+        under the root of its conversation (`conversation_id`), each followed by its media (the page's
+        `includes.media`, as for timeline items)."""
         query = " OR ".join(f"conversation_id:{root}" for root in roots)
         params = {**self._params(), "query": query}
-        held: dict[str, Item] = {}
+        held: dict[str, tuple[Item, list]] = {}
         for cap, doc in self._pages(f"{self.account.api_base_url}/{self.search_path}", params, "next_token"):
-            users, _ = self._includes(doc)
+            users, media = self._includes(doc)
             self._learn_originals(doc["data"])
             for raw in doc["data"]:
                 try:
@@ -320,16 +328,19 @@ class XSource(Source):
                 self._saw(item)
                 if _seen_before(emitted, item, raw):
                     continue
+                attachments = [media[k] for k in _media_keys(raw) if k in media]
                 if not _is_latest(raw):
-                    held.setdefault(item.platform_id, item)
+                    held.setdefault(item.platform_id, (item, attachments))
                     continue
                 held.pop(item.platform_id, None)
                 emitted[(item.kind, item.platform_id)] = item.content_sha256()
                 yield item
-        for root_id, item in held.items():
+                yield from self._media(item, attachments, fetched_media)
+        for root_id, (item, attachments) in held.items():
             if (item.kind, root_id) not in emitted:
                 emitted[(item.kind, root_id)] = item.content_sha256()
                 yield item
+                yield from self._media(item, attachments, fetched_media)
 
     def _conversation_root(self, raw: dict, roots: list[str]) -> str:
         """Which of the searched posts a reply belongs to (its `conversation_id`, as the edit chain's first id)."""
