@@ -38,6 +38,19 @@ def test_three_nights(platform, fakes, archive_dir):
     three_nights(platform, fakes, archive_dir)
 
 
+def test_three_nights_facebook_hidden_comments_that_leave_the_listings_are_read_directly(fakes, archive_dir):
+    """§1.8: a missing id may be filtering, not deletion: confirm with a direct GET. A hidden comment that
+    leaves `/comments` is read alone (all its fields), so its hide is recorded and then its unhide, instead of
+    it staying live (found by an audit: Facebook only asked whether the comment existed)."""
+    fakes.faults.fb_hidden_in_listings = False
+    store, hidden_id = three_nights("facebook", fakes, archive_dir)
+    rows = sorted((r for r in all_rows(store, "parks-facebook") if r["platform_id"] == hidden_id),
+                  key=lambda r: r["version"])
+    assert [(r["version"], r["status"]) for r in rows] == [(1, "live"), (2, "hidden"), (3, "live")]
+    assert rows[1]["parent_platform_id"] == rows[0]["parent_platform_id"]  # read alone: its post from the state
+    assert rows[1]["removed_detected_at"] is not None
+
+
 def test_three_nights_instagram_hidden_comments_leave_the_listings(fakes, archive_dir):
     """Whether hidden Instagram comments stay in `/comments` is disputed (§2.4): when they leave it, the harvest
     reads the archived comment directly, records the hide as a new version pointing at that read's WARC record,

@@ -13,6 +13,8 @@ covered to its end, and the failure goes into the run's report and the manifest 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import html
 import json
 import os
@@ -562,6 +564,8 @@ def _read_again(c: dict, obj, row_of: Callable[..., dict | None]) -> dict | None
     listed items; the row points at the WARC record of that read."""
     if isinstance(obj, Invalid):
         return row_of(obj)
+    if obj.parent_platform_id is None and c.get("parent_platform_id"):  # read alone, its parent not named
+        obj = dataclasses.replace(obj, parent_platform_id=c["parent_platform_id"])
     edited = obj.content_sha256() != c["content_sha256"]
     was_hidden = c["status"] == "hidden"
     if not edited and obj.hidden == was_hidden:

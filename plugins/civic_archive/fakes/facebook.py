@@ -712,7 +712,10 @@ def comment_list(ctx: Ctx, post: Item, filter_: str, order: str):
 def _comments_page(ctx: Ctx, obj: Item, items, params: list, spec, path: str, order: str, summary: bool, limit: int):
     world = ctx.world
     body = cursor_listing(ctx.req, ListView(items), path, ctx.token,
-                          present=lambda c: not world.is_gone(c), visible=lambda c: True,
+                          present=lambda c: not world.is_gone(c),
+                          # Hidden comments are listed to the Page (is_hidden: true); with the switch off they
+                          # leave the listing, as a permission- or privacy-filtered item would (ref 1.8).
+                          visible=lambda c: ctx.req.faults.fb_hidden_in_listings or not c.hidden,
                           render=lambda c: render_comment(ctx, c, spec), limit=limit, params=params,
                           stale=ctx.req.faults.stale_cursor)
     if summary:  # ref 1.2, 1.3: summary{order,total_count,can_comment}

@@ -107,6 +107,8 @@ class Faults:
         self.stale_cursor = "error"
         # Instagram: do hidden comments still appear in /comments listings?  Disputed (ref 2.4) -> switch.
         self.ig_hidden_in_listings = True
+        # Facebook: the same question for hidden comments (the Page's own token lists them with is_hidden).
+        self.fb_hidden_in_listings = True
         # Facebook /posts answers with time-based paging (until + __paging_token, no cursors), ref 1.4.
         self.fb_posts_time_paging = True
 

@@ -14,8 +14,8 @@ from typing import Iterator
 
 from civic_archive.capture import Capture
 from civic_archive.records import Item, Media
-from civic_archive.sources.base import Invalid, item_id, parse_time, path_segment
-from civic_archive.sources.graph import GraphSource
+from civic_archive.sources.base import ApiError, Invalid, item_id, parse_time, path_segment
+from civic_archive.sources.graph import GraphSource, lookup_answer
 
 POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_type,is_hidden,is_published,"
                "from{id,name},attachments{media_type,type,url,unshimmed_url,title,description,target,media,"
@@ -66,24 +66,49 @@ class FacebookSource(GraphSource):
         for cap, comments in self._pages(f"{base}/{path_segment(post.platform_id)}/comments", params):
             for raw in comments:
                 try:
-                    parent = (raw.get("parent") or {}).get("id")
-                    author = raw.get("from") or {}
-                    attachment = raw.get("attachment")
-                    comment = Item(
-                        kind="reply" if parent else "comment", platform_id=item_id(raw),
-                        parent_platform_id=parent or post.platform_id,
-                        created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
-                        author_id=author.get("id"), author_name=author.get("name"), text=raw.get("message"),
-                        permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
-                        content={"attachment": _attachment_identity(attachment) if attachment else None},
-                    )
+                    comment = self._comment(raw, cap, post.platform_id)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"facebook comment on {post.platform_id!r}: {type(exc).__name__}: {exc}", raw,
                                   cap.ref)
                     continue
                 yield comment
+                attachment = raw.get("attachment")
                 if attachment:  # right after its comment: the harvest files it under the comment's series
                     yield from self._comment_media(comment, post, attachment)
+
+    def _comment(self, raw: dict, cap: Capture, post_id: str | None) -> Item:
+        """A comment or reply (`parent{id}`: a reply). `post_id` None: read alone, its post not known here."""
+        parent = (raw.get("parent") or {}).get("id")
+        author = raw.get("from") or {}
+        attachment = raw.get("attachment")
+        return Item(
+            kind="reply" if parent else "comment", platform_id=item_id(raw), parent_platform_id=parent or post_id,
+            created_at=parse_time(raw["created_time"]), raw=raw, ref=cap.ref,
+            author_id=author.get("id"), author_name=author.get("name"), text=raw.get("message"),
+            permalink=raw.get("permalink_url"), hidden=bool(raw.get("is_hidden")),
+            content={"attachment": _attachment_identity(attachment) if attachment else None},
+        )
+
+    # -- direct lookup -------------------------------------------------------------------------------------
+
+    def fetch(self, kind: str, platform_id: str) -> Item | Invalid | bool | None:
+        """A post, comment or reply that the listings no longer show, read alone (§1.8: a missing id may be
+        permission or privacy filtering; confirm with a direct GET): the `Item` as it is now, so a hide
+        (`is_hidden`) or an edit is recorded instead of leaving it live; False if it does not exist (100/33);
+        None if not conclusive. Media are only looked up (`exists`). A transient failure is raised."""
+        if kind not in ("post", "comment", "reply"):
+            return self.exists(kind, platform_id)
+        fields = POST_FIELDS if kind == "post" else COMMENT_FIELDS
+        try:
+            cap, raw = self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": fields})
+        except ApiError as exc:
+            return lookup_answer(exc)
+        if not isinstance(raw, dict) or "created_time" not in raw:
+            return True  # it exists, but the answer does not carry the item (fields not granted)
+        try:
+            return self._post(raw, cap) if kind == "post" else self._comment(raw, cap, None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Invalid(f"facebook {kind} {platform_id}: {type(exc).__name__}: {exc}", raw, cap.ref)
 
     def _media(self, post: Item) -> Iterator[Item | Invalid]:
         """One media item per attachment with an image: an album attachment (`type: album`) and each of its
