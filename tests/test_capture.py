@@ -47,9 +47,11 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        if parts.path == "/big":
+        if parts.path in ("/big", "/big-declared"):
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
+            if parts.path == "/big-declared":
+                self.send_header("Content-Length", "100000")
             self.end_headers()
             self.wfile.write(b"x" * 100_000)
             return
@@ -152,6 +154,17 @@ def test_oversized_body_is_recorded_truncated(server, warc):
     session = RecordingSession(lambda: warc, None, max_body_bytes=1000)
     cap = session.get(f"{server}/big")
     assert cap.truncated and len(cap.body) == 1000
+    warc.close()
+    response = next(r for r, _ in records(warc.path) if r.rec_type == "response")
+    assert response.rec_headers.get_header("WARC-Truncated") == "length"
+
+
+def test_body_declared_over_the_cap_is_not_downloaded(server, warc):
+    """A video over the account's media cap was downloaded up to the cap every night, only to be refused.
+    When the response declares its length, nothing of the body is read; the exchange is still recorded."""
+    session = RecordingSession(lambda: warc, None, max_body_bytes=1000)
+    cap = session.get(f"{server}/big-declared")
+    assert cap.truncated and cap.body == b"" and cap.status == 200
     warc.close()
     response = next(r for r, _ in records(warc.path) if r.rec_type == "response")
     assert response.rec_headers.get_header("WARC-Truncated") == "length"

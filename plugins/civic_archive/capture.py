@@ -168,6 +168,9 @@ class RecordingSession:
         return self.http.send(prep, timeout=self.timeout, allow_redirects=True, **settings)
 
     def _read(self, resp: requests.Response, limit: int) -> tuple[bytes, bool, str | None]:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit and not resp.headers.get("Content-Encoding"):
+            return b"", True, None  # over the cap as declared: not downloaded (a video re-fetched every night)
         chunks, size = [], 0
         try:
             for chunk in resp.iter_content(64 * 1024):
