@@ -171,10 +171,11 @@ def _decode(source) -> pa.Schema:
     levels and values decoded (dictionary indices checked against the dictionary), and the columns must hold
     the same number of rows. It skips only building Arrow arrays (copying every string into a new buffer),
     which was ~40% of a full read's CPU. The row count must be the footer's, and the Arrow schema must
-    convert, as for a full read."""
+    convert, as for a full read. Batches of 4,096 values: the default 65,536 has it zero a 1 MB buffer for
+    every column chunk (~8% of the scan)."""
     try:
         parquet = pq.ParquetFile(source)
-        rows = parquet.scan_contents()
+        rows = parquet.scan_contents(batch_size=4096)
         if rows != parquet.metadata.num_rows:
             raise ValueError(f"{rows} rows decoded, the footer says {parquet.metadata.num_rows}")
         return parquet.schema_arrow
