@@ -6,7 +6,8 @@ What it checks:
 - every object a manifest lists exists with the listed size and SHA-256;
 - every record of every WARC file passes its `WARC-Block-Digest` / `WARC-Payload-Digest`, and each file
   opens with a `warcinfo` record;
-- every records Parquet file opens and has the record columns;
+- every records and state Parquet file decodes in full (every page of every column) and a records file has
+  the record columns;
 - the holds log's chain, and every hold and release document against the SHA-256 it logged;
 - every chain head a fixity audit recorded (`civic_archive.heads`) is still there, unchanged.
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
