@@ -390,3 +390,72 @@ def test_pool_parquet_check_words_problems_as_the_in_process_one(tmp_path):
     assert verdicts["cut.parquet"].startswith("unreadable Parquet")
     assert verdicts["groups.parquet"].startswith("records file lacks columns")  # decoded in full, then judged
     assert verdicts["damaged.parquet"].startswith("unreadable Parquet")
+
+
+def sample_records(sample: bytes) -> list[bytes]:
+    return [gzip.decompress(m) for m in members(sample)]
+
+
+@pytest.mark.parametrize("old,new", [
+    (b"Main St closed", b"Main St closEd"),  # a byte of the response payload
+    (b"200 OK", b"200 oK"),  # the response's HTTP header: in the block, not the payload
+    (b"charset=UTF-8", b"charset=UTF-9"),
+    (b"Host: graph.example", b"Host: graph.exampl3"),  # the request's block
+    (b"redactions", b"redactionS"),  # the metadata record's block (= its payload)
+    (b"City of Example", b"City of ExamplE"),  # the warcinfo block
+])
+def test_flipped_byte_in_a_block_with_intact_framing_is_caught(sample, old, new):
+    """Block and payload are hashed and compared on the common path too: every such change is named."""
+    index = next(i for i, r in enumerate(sample_records(sample)) if old in r.split(b"\r\n\r\n", 1)[1])
+    bad = rewrite_member(sample, index, lambda r: r.replace(old, new, 1))
+    scan = fast(bad)
+    assert not scan.ok and "digest mismatch" in scan.damage
+    assert warccheck._check_common(sample_records(bad)[index]) is None
+
+
+@pytest.mark.parametrize("field", [b"WARC-Block-Digest", b"WARC-Payload-Digest"])
+def test_changed_digest_field_is_caught(sample, field):
+    def change(record: bytes) -> bytes:
+        i = record.index(field + b": sha256:") + len(field) + 10
+        return record[:i] + (b"0" if record[i:i + 1] != b"0" else b"1") + record[i + 1:]
+    bad = rewrite_member(sample, 1, change)
+    assert warccheck._check_common(sample_records(bad)[1]) is None
+    scan = fast(bad)
+    assert not scan.ok and ("block" if b"Block" in field else "payload") + " digest mismatch" in scan.damage
+
+
+RECORD_EDITS = [b"", b" ", b"\r\n", b"\n", b"\r", b"\t", b":", b": ", b"0", b"X", b"\x1c", b"\xc3\xa9", b"\r\n\r\n",
+                b"WARC-Type: response\r\n", b"warc-type: metadata\r\n", b"Content-Length: 5\r\n", b"sha256:", b"SHA256:",
+                b"Content-Encoding: gzip\r\n", b"Transfer-Encoding: chunked\r\n", b"HTTPS:"]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_common_path_passes_only_what_the_exact_check_passes(sample, data):
+    """`_check_common` (the fast path for this archive's own layout) never passes a record that the exact check
+    would not pass with the same WARC-Type: header and block bytes edited, case swapped, fields added."""
+    record = data.draw(st.sampled_from(sample_records(sample)))
+    for _ in range(data.draw(st.integers(1, 2))):
+        i = data.draw(st.integers(0, len(record)))
+        if data.draw(st.booleans()):
+            record = record[:i] + record[i:i + 1].swapcase() + record[i + 1:]
+        else:
+            record = record[:i] + data.draw(st.sampled_from(RECORD_EDITS)) + record[i + data.draw(st.integers(0, 2)):]
+    common = warccheck._check_common(record)
+    try:
+        exact = warccheck._check_record_exact(record, 0)
+    except (warccheck._Unsupported, warccheck._Damaged) as exc:
+        exact = type(exc).__name__
+    event(f"common {'passes' if common else 'defers'}, exact {exact if isinstance(exact, str) else 'passes'}")
+    assert common is None or common == exact
+
+
+HTTP_HEAD = re.compile(rb"[\t -~]*[!-~][\t -~]*(?:\r\n[\t -~]*[!-~][\t -~]*)*")  # the regex it replaced
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b" ", b"\t", b"a", b":", b"\x00", b"\x7f", b"\xc3", b"~",
+                                 b"\x1f", b"\x0b"]), max_size=10))
+def test_plain_http_head_is_the_regex_it_replaced(pieces):
+    head = b"".join(pieces)
+    assert warccheck._plain_http_head(head) == bool(HTTP_HEAD.fullmatch(head))
