@@ -1,3 +1,4 @@
+import json
 from collections import Counter
 
 import pytest
@@ -70,3 +71,31 @@ def test_ordinary_names_are_still_redacted_in_urls_sent_and_logs():
     assert Redactor().url("https://www.googleapis.com/youtube/v3/videos?id=1&key=AIzaSyXYZ", counts) \
         == "https://www.googleapis.com/youtube/v3/videos?id=1&key=REDACTED"
     assert counts == Counter({("request-url", "key"): 1})
+
+
+def test_credential_names_in_bodies_are_redacted_only_on_the_api_host():
+    """A body's links to other hosts are the public's text (a presigned agenda link, a map embed's public
+    key): kept as posted, even under credential names. URLs on the host the request went to (the API's own
+    paging links, plain or JSON-escaped) are redacted by name; the session's own secrets go by value anywhere."""
+    agenda = ("https://bucket.s3.amazonaws.com/agenda.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+              "&X-Amz-Credential=AKIAEXAMPLE%2F20250304&X-Amz-Signature=abc123def456")
+    post = f"Agenda: {agenda} map https://maps.example.gov/embed?api_key=publicmapkey1 " \
+           "https://graph.facebook.com.evil.example/x?access_token=lookalike1"
+    body = json.dumps({"data": [{"message": post}], "paging": {
+        "next": "https://graph.facebook.com/v21.0/1/feed?access_token=EAAB-very-secret-token&after=Q",
+        "previous": "https://graph.facebook.com/v21.0/1/feed?appsecret_proof=proof123456&before=P"}}).encode()
+    escaped = body.replace(b"/", b"\\/")
+    for raw in (body, escaped):
+        counts = Counter()
+        out = Redactor([SECRET]).body(raw, counts, origin="https://graph.facebook.com")
+        text = json.loads(out)
+        assert text["data"][0]["message"] == post
+        assert text["paging"]["next"] == "https://graph.facebook.com/v21.0/1/feed?access_token=REDACTED&after=Q"
+        assert text["paging"]["previous"] == "https://graph.facebook.com/v21.0/1/feed?appsecret_proof=REDACTED&before=P"
+        assert counts[("response-body", "access_token")] == 1 and counts[("response-body", "appsecret_proof")] == 1
+    # without an origin (other callers), every credential name in the body is redacted, as before
+    out = Redactor().body(body, Counter())
+    assert b"abc123def456" not in out and b"publicmapkey1" not in out
+    # a secret the session knows is redacted wherever it is
+    leaked = json.dumps({"message": f"https://elsewhere.example/?q={SECRET}"}).encode()
+    assert SECRET.encode() not in Redactor([SECRET]).body(leaked, Counter(), origin="https://graph.facebook.com")

@@ -197,7 +197,9 @@ class RecordingSession:
         dropped = {k: v for k, v in raw_headers if k.lower() in _DROPPED_RESPONSE_HEADERS}
         stored_headers = [(k, v) for k, v in raw_headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
         stored_headers = self.redactor.headers(stored_headers, counts, "response-headers")
-        stored_body = self.redactor.body(body, counts)
+        # Secret names in the body are redacted only in URLs on the host asked (the API's paging links);
+        # links in people's posts keep their parameters (the session's own secrets go by value anywhere).
+        stored_body = self.redactor.body(body, counts, origin=f"{parts.scheme}://{parts.netloc}")
         stored_headers.append(("Content-Length", str(len(stored_body))))
         status_line = f"{resp.status_code} {resp.reason or ''}".strip()
         warc = self._warc()

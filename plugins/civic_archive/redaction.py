@@ -4,8 +4,10 @@ Two nets, because one is not enough:
 1. by name: query parameters such as `access_token`, `appsecret_proof`, `key` and headers such as
    `Authorization` get the value `REDACTED` wherever they appear in request URLs, headers and logs. In
    response bodies (the Graph API echoes the token inside every `paging.next` URL, JSON-escaped or not) only
-   names that are credentials and nothing else are redacted by name: a body also carries the public's own
-   text, where `?code=SPRING25` or `?key=park_map` in a link is part of the record and must be kept as posted;
+   names that are credentials and nothing else are redacted by name, and only inside URLs on the API's own
+   host (the origin of the request): a body also carries the public's own text, where `?code=SPRING25`,
+   `?key=park_map` or a presigned agenda link's `X-Amz-Signature=` is part of the record and must be kept
+   as posted;
 2. by value: every secret the session knows is replaced wherever it occurs, raw or URL-encoded, so a token
    echoed under any name, in an error message or an unexpected field cannot slip through either.
 
@@ -83,7 +85,9 @@ class Redactor:
                 text = text.replace(form, MARK)
         return text
 
-    def body(self, body: bytes, counts: Counter, where: str = "response-body") -> bytes:
+    def body(self, body: bytes, counts: Counter, where: str = "response-body", origin: str | None = None) -> bytes:
+        """`origin` ("https://graph.facebook.com"): secret names are redacted only in URLs on that host, as
+        the API writes them (plain or with JSON-escaped slashes); None: anywhere in the body."""
         # Work on bytes so a body that is not valid UTF-8 is kept byte for byte outside the redacted spans.
         def sub(m: re.Match) -> bytes:
             if m.group("value") == MARK.encode():
@@ -91,7 +95,10 @@ class Redactor:
             counts[(where, m.group("name").decode("latin-1"))] += 1
             return m.group("pre") + MARK.encode()
 
-        body = _BODY_PARAM_RE_BYTES.sub(sub, body)
+        if origin is None:
+            body = _BODY_PARAM_RE_BYTES.sub(sub, body)
+        elif _host_bytes(origin) in body.lower():  # most bodies (media, X, YouTube pages) never name it
+            body = _origin_urls(origin).sub(lambda url: _BODY_PARAM_RE_BYTES.sub(sub, url.group(0)), body)
         for form in self._forms_bytes:
             if form in body:
                 counts[(where, "known-secret")] += body.count(form)
@@ -112,6 +119,25 @@ class Redactor:
 
 
 _BODY_PARAM_RE_BYTES = re.compile(_param_re(SECRET_PARAMS - AMBIGUOUS_PARAMS).encode(), re.IGNORECASE)
+
+
+def _host_bytes(origin: str) -> bytes:
+    return urlsplit(origin).netloc.lower().encode()
+
+
+_ORIGIN_URLS: dict[str, re.Pattern[bytes]] = {}
+
+
+def _origin_urls(origin: str) -> re.Pattern[bytes]:
+    """URLs on `origin`'s scheme and host inside a body: `https://host/...` or JSON's `https:\\/\\/host\\/...`,
+    up to a quote, whitespace or angle bracket."""
+    pattern = _ORIGIN_URLS.get(origin)
+    if pattern is None:
+        parts = urlsplit(origin)
+        pattern = re.compile(re.escape(parts.scheme.encode()) + rb":(?:\\?/){2}" + re.escape(_host_bytes(origin))
+                             + rb"(?![\w.-])[^\s\"'<>]*", re.IGNORECASE)
+        _ORIGIN_URLS[origin] = pattern
+    return pattern
 
 
 def strip_secret_params(url: str) -> str:
