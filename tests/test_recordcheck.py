@@ -102,3 +102,34 @@ def test_other_keywords_are_not_compiled():
         recordcheck.compile_schema({**SCHEMA, "properties": {**SCHEMA["properties"], "n": {"type": "integer", "maximum": 3}}})
     with pytest.raises(recordcheck.Unsupported):
         recordcheck.compile_schema({**SCHEMA, "additionalProperties": True})
+
+
+DT_DAYS = [f"{y}-{m}-{d}" for y in ("0000", "0001", "1900", "2000", "2024", "2025", "9999")
+           for m in ("00", "01", "02", "04", "12", "13") for d in ("00", "01", "28", "29", "30", "31", "32")]
+DT_TIMES = ["T00:00:00", "T23:59:59", "T24:00:00", "T12:60:00", "T12:00:60", "t12:00:00", " 12:00:00", "T1:00:00"]
+DT_ENDS = ["Z", ".1Z", ".123456Z", ".Z", "z", "+00:00", "-23:59", "Z\n", "", "Z "]
+
+
+def datetime_verdict(value) -> bool:
+    return schemas.errors(recordcheck.SCHEMA, {**good_row(), "created_at": value}) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(DT_DAYS), st.sampled_from(DT_TIMES), st.sampled_from(DT_ENDS)),
+                min_size=1, max_size=40))
+def test_date_time_format_memo_agrees_with_jsonschema(parts):
+    """The date-time check answers plain UTC date-times per day: in any order of strings (a day first met
+    through a valid string or an invalid one), every verdict is jsonschema's."""
+    ok = recordcheck._format_ok("date-time")
+    for day, time_, end in parts + parts:  # twice: the second time from the memos
+        value = day + time_ + end
+        assert ok(value) == datetime_verdict(value), value
+
+
+def test_date_time_format_grid():
+    ok = recordcheck._format_ok("date-time")
+    for day in DT_DAYS:
+        for time_ in DT_TIMES:
+            for end in DT_ENDS:
+                value = day + time_ + end
+                assert ok(value) == datetime_verdict(value), value

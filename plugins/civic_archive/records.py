@@ -97,9 +97,13 @@ class Item:
         return self._digest
 
     def _content_digest(self) -> str:
-        canonical = json.dumps({"text": self.text, **self.content}, sort_keys=True, ensure_ascii=False,
-                               separators=(",", ":"), default=str)
+        canonical = _CANONICAL.encode({"text": self.text, **self.content})
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# The encoders `json.dumps` would build on every call with these arguments, built once (same output).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+_RAW = json.JSONEncoder(ensure_ascii=False)
 
 
 def make_record_id(account_id: str, kind: str, platform_id: str, version: int) -> str:
@@ -149,7 +153,7 @@ def to_row(item: Item, *, account_id: str, platform: str, version: int, status: 
         "series_code": series_code,
         "retention_period": retention_period,
         "eligible_on": eligible_on.isoformat() if eligible_on else None,
-        "raw_json": json.dumps(item.raw, ensure_ascii=False),  # keys in the order the platform sent them
+        "raw_json": _RAW.encode(item.raw),  # keys in the order the platform sent them
         "run_id": run_id,
         "media_url": media.url if media else None,
         "media_sha256": media.sha256 if media else None,

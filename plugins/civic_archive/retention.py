@@ -27,6 +27,7 @@ removal, hiding or editing never restarts or ends the clock. Dates are conservat
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import logging
 import os
@@ -338,6 +339,7 @@ class RetentionPolicy:
         self.two_person_rule = bool(settings.two_person_rule) if settings else False
         self._status: dict[str | None, SeriesStatus] = {}
         self._series_for: dict[tuple[str, str], str | None] = {}
+        self._classified: dict[tuple[str | None, date | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
         confirmations: dict[str, list] = {}
         for conf in (settings.confirmations if settings else ()):
@@ -440,9 +442,19 @@ class RetentionPolicy:
     def classify(self, account, row: dict[str, Any]) -> dict[str, Any]:
         code = self.series_for(account, row["kind"])
         status = self.status(code)
-        eligible = status.eligible_on(row["created_at"]) if status.purgeable else None
-        return {"series_code": code, "retention_period": status.retention_text,
-                "eligible_on": eligible.isoformat() if eligible else None}
+        created = created_date(row["created_at"]) if status.purgeable else None
+        # The answer depends on the series and the day of creation only: kept per (series, day), as a harvest
+        # classifies many records of one series a day (the retention text alone is rebuilt on every call).
+        key = (code, created)
+        answer = self._classified.get(key)
+        if answer is None:
+            eligible = status.eligible_on(created) if status.purgeable else None
+            answer = {"series_code": code, "retention_period": status.retention_text,
+                      "eligible_on": eligible.isoformat() if eligible else None}
+            if len(self._classified) >= 65536:
+                self._classified.clear()
+            self._classified[key] = answer
+        return dict(answer)
 
 
 _policies: dict[int, tuple[Any, RetentionPolicy, float]] = {}
@@ -501,6 +513,7 @@ def classify(config, account, row: dict[str, Any]) -> dict[str, Any]:
                 "eligible_on": None}
 
 
+@functools.lru_cache(maxsize=1024)  # called per record; a city has a handful of series
 def partition_value(series_code: str | None) -> str:
     """A key-safe form of the series code for the records/ partition path."""
     if not series_code:
