@@ -448,8 +448,9 @@ def _load_known_media(source, store: ArchiveStore, account_id: str, spool: str, 
 
 def _check_text(row: dict[str, Any]) -> None:
     """Text a record will store must encode as UTF-8 (a JSON `\\ud800` escape decodes to a lone surrogate)."""
-    for value in row.values():
-        if isinstance(value, str) and not value.isascii():  # ASCII always encodes (isascii() is a fast scan)
+    texts = [value for value in row.values() if isinstance(value, str)]
+    if not "".join(texts).isascii():  # ASCII always encodes; one scan of it all is the common case
+        for value in texts:
             value.encode("utf-8")
 
 

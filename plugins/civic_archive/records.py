@@ -106,6 +106,18 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",
 _RAW = json.JSONEncoder(ensure_ascii=False)
 
 
+_last_capture: tuple[datetime | None, str | None] = (None, None)
+
+
+def _capture_iso(dt: datetime) -> str | None:
+    """`iso(dt)` for the run's capture time: the same datetime object on every row (datetimes are immutable)."""
+    global _last_capture
+    last = _last_capture
+    if dt is not last[0]:
+        last = _last_capture = (dt, iso(dt))
+    return last[1]
+
+
 def make_record_id(account_id: str, kind: str, platform_id: str, version: int) -> str:
     return hashlib.sha256(f"{account_id}\x1f{kind}\x1f{platform_id}\x1f{version}".encode()).hexdigest()[:32]
 
@@ -140,7 +152,7 @@ def to_row(item: Item, *, account_id: str, platform: str, version: int, status: 
         "text": item.text,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
-        "captured_at": iso(captured_at),
+        "captured_at": _capture_iso(captured_at),
         "permalink": item.permalink,
         "status": status,
         "removed_detected_at": iso(removed_detected_at),

@@ -78,7 +78,7 @@ def _http_head(http_headers: StatusAndHeaders) -> bytes:
     beyond Latin-1 cannot come from the wire; they are written as UTF-8)."""
     text = http_headers.to_str()
     if text.isascii():
-        return http_headers.to_ascii_bytes()
+        return text.encode("ascii") + b"\r\n"  # what to_ascii_bytes() makes of it (without a second to_str())
     try:
         return text.encode("latin-1") + b"\r\n"
     except UnicodeEncodeError:
