@@ -317,3 +317,23 @@ def test_a_series_files_only_the_records_it_applies_to(tmp_path):
     assert policy.series_for(library, "comment") == "TEST COMMENTS"
     assert policy.series_for(mayor, "post") == "TEST POSTS"  # its override names a series for libraries
     assert policy.series_for(mayor, "comment") == "TEST COMMENTS"
+
+
+def test_classify_answers_per_series_and_day_are_exact(tmp_path):
+    """classify keeps its answer per (series, day of creation): every answer is what the series' status says
+    for that row, rows of one day at other hours, non-UTC offsets and day boundaries included, and changing a
+    returned dict does not change later answers."""
+    config = city_config("file://a", SIMPLE_ACCOUNTS, schedule=write_schedule(tmp_path))
+    policy = RetentionPolicy(config, today=TODAY)
+    account = config.account("parks-facebook")
+    for n in range(300):
+        created = day(2024, 1, 1) + timedelta(hours=5 * n, minutes=n % 60)
+        for kind in ("post", "comment", "media"):
+            for text in (records.iso(created), created.astimezone(timezone(timedelta(hours=-5))).isoformat()):
+                got = policy.classify(account, {"kind": kind, "created_at": text})
+                status = policy.status(policy.series_for(account, kind))
+                eligible = status.eligible_on(text) if status.purgeable else None
+                assert got == {"series_code": status.code, "retention_period": status.retention_text,
+                               "eligible_on": eligible.isoformat() if eligible else None}
+                got["eligible_on"] = "1999-01-01"
+    assert any(policy.status(policy.series_for(account, k)).purgeable for k in ("post", "comment"))
