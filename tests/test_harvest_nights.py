@@ -267,6 +267,27 @@ def test_comment_photo_is_archived_and_deleted_with_its_comment(platform, fakes,
     assert verify(store).ok
 
 
+def test_x_reply_photo_outlives_the_deleted_post_as_its_reply_does(fakes, archive_dir):
+    """On X a reply outlives the post it answers (§3.6), and so does the reply's photo: deleting the post
+    must not take the photo with it (found by a review: it was marked deleted with the post)."""
+    world = fakes.world
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+    reply = _photo_comment(world, "city-x")
+
+    def night():
+        result = harvest_account(city, city.account("city-x"), store, options=HarvestOptions())
+        assert result.ok and result.complete, result.errors
+        return latest(all_rows(store, "city-x"))
+
+    now = night()
+    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == reply.id]
+    world.delete(reply.post_id)
+    now = night()
+    assert now[("post", reply.post_id)]["status"] == "deleted"
+    assert now[("comment", reply.id)]["status"] == "live" and now[key]["status"] == "live"
+
+
 def test_facebook_comment_photo_replaced_or_removed_keeps_the_archived_photo(fakes, archive_dir):
     """A comment edited to carry another photo is a new version of the comment, and the new photo is archived;
     the photo it no longer carries keeps its archived copy (recorded as gone from the platform, not lost). A

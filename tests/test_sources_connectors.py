@@ -628,6 +628,12 @@ def test_facebook_reduce_the_amount_of_data_asks_for_smaller_pages(stub, tmp_pat
     with pytest.raises(ApiError, match="reduce the amount of data"):
         list(source.walk())
     assert not source.complete
+    fb_world(stub)  # the same under one post's comments: an API error that ends the walk, never a crash
+    stub.route(f"/v21.0/{FB_PAGE}_1/comments", reduce)
+    source = fb_source(stub, tmp_path)
+    with pytest.raises(ApiError, match="reduce the amount of data"):
+        list(source.walk())
+    assert not source.complete
 
 
 def test_facebook_unpublished_post_records_its_publication(stub, tmp_path):

@@ -502,8 +502,9 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
         # photo of a comment or reply outlive that comment or reply.
         if c["kind"] in changes.ROOT_KINDS:
             return False
-        if c["kind"] == "media":
-            return c["root_platform_id"] in deleted_roots or c["parent_platform_id"] in deleted_parents
+        if c["kind"] == "media":  # with what it is attached to: a post, or a comment or reply (which on X
+            # outlives its post: its photo too)
+            return (c["parent_platform_id"] or c["root_platform_id"]) in deleted_parents
         return c["root_platform_id"] in deleted_roots and source.comments_die_with_root
 
     # Comments and replies first, then the media whose comment or reply was not found deleted.
@@ -515,6 +516,14 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     if all((c["kind"], c["platform_id"]) in answers for c in rest):  # lookups stopped: the media wait too
         media = [c for c in candidates if c["kind"] == "media" and not dies_with_root(c)]
         answers.update(_lookup(source, media, result))
+        # Media that cannot be looked up (X's) attached to an item that was not listed either but still
+        # exists (an X reply under a deleted post, which search no longer reaches): nothing says the media
+        # went, so nothing is recorded. (Under an item that was listed without it, it was taken off: removed.)
+        alive = {c["platform_id"] for c in candidates if c["kind"] != "media"
+                 and answers.get((c["kind"], c["platform_id"])) not in (None, False)}
+        for c in media:
+            if answers.get(("media", c["platform_id"]), False) is None and c["parent_platform_id"] in alive:
+                answers[("media", c["platform_id"])] = True
     status_of: dict[tuple[str, str], str] = {}
     rows = []
     for c in candidates:

@@ -31,7 +31,6 @@ THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})  # app, user, Page, app-limit 
 TRANSIENT_CODES = frozenset({1, 2})  # unknown/service errors: retry with backoff
 TOKEN_CODES = frozenset({190, 102})  # invalid or expired access token / session
 POLICY_BLOCK_CODE = 368  # "wait", for a time nobody states: this run stops, the next one tries again
-REDUCE_DATA = "reduce_data"  # code 1 "Please reduce the amount of data you're asking for": a smaller page
 MIN_PAGE_LIMIT = 5
 STALE_CURSOR_CODE = 2642  # "(#2642) Invalid cursors values": the item the cursor pointed at is gone (§0.6)
 DELETED_CODE, DELETED_SUBCODE = 100, 33  # "Object with ID … does not exist"
@@ -99,6 +98,11 @@ def check_host(url: str, origin: tuple[str, str], platform: str, cap: Capture) -
                        "not followed", ref=cap.ref)
 
 
+class ReduceData(ApiError):
+    """Code 1 "Please reduce the amount of data you're asking for": the same page fails again; a smaller one
+    may not."""
+
+
 class GraphSource(Source):
     max_retries = 4
     backoff_seconds = 2.0
@@ -140,8 +144,8 @@ class GraphSource(Source):
             if code == 1 and "reduce the amount of data" in str(message).lower():
                 # The same page would fail again (a page of posts with many attachments, say): the listing
                 # asks again for a smaller page instead of retrying this one.
-                raise ApiError(f"{p}: error 1: {message}", code=REDUCE_DATA, subcode=subcode, transient=True,
-                               ref=cap.ref)
+                raise ReduceData(f"{p}: error 1: {message}", code=code, subcode=subcode, transient=True,
+                                 ref=cap.ref)
             if code == POLICY_BLOCK_CODE:  # retrying would only prolong the block
                 raise ApiError(f"{p}: blocked by the platform (code 368, a policy block or app limit): the account "
                                f"is retried on the next run: {message}", code=code, subcode=subcode, transient=True,
@@ -197,7 +201,7 @@ class GraphSource(Source):
                 cap, doc = self._graph(*_with_limit(next_page, params if first else None, limit))
             except ApiError as exc:
                 asked = _limit_of(next_page, params if first else None) if limit is None else limit
-                if exc.code != REDUCE_DATA or asked is None or asked <= MIN_PAGE_LIMIT:
+                if not isinstance(exc, ReduceData) or asked is None or asked <= MIN_PAGE_LIMIT:
                     raise
                 limit = max(MIN_PAGE_LIMIT, asked // 2)
                 self._note(f"{self.platform}: {urlsplit(url).path} asked for less data per page (error 1); "
