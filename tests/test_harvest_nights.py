@@ -288,6 +288,32 @@ def test_x_reply_photo_outlives_the_deleted_post_as_its_reply_does(fakes, archiv
     assert now[("comment", reply.id)]["status"] == "live" and now[key]["status"] == "live"
 
 
+def test_facebook_hidden_comment_left_out_of_the_listing_does_not_take_its_photo(fakes, archive_dir):
+    """A comment hidden and filtered out of /comments is read alone (hidden); its photo, unlisted with it, is
+    not looked up on its own (the photo's lookup may fail while the comment is hidden): it is not recorded
+    deleted (found by a review), and the comment's unhide brings nothing new for it."""
+    fakes.faults.fb_hidden_in_listings = False
+    world = fakes.world
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+    comment = _photo_comment(world, "parks-facebook")
+
+    def night():
+        result = harvest_account(city, city.account("parks-facebook"), store, options=HarvestOptions())
+        assert result.ok and result.complete, result.errors
+        return latest(all_rows(store, "parks-facebook"))
+
+    now = night()
+    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
+    world.hide(comment.id)
+    now = night()
+    assert now[("comment", comment.id)]["status"] == "hidden"
+    assert (now[key]["version"], now[key]["status"]) == (1, "live")
+    world.unhide(comment.id)
+    now = night()
+    assert now[("comment", comment.id)]["status"] == "live" and now[key]["version"] == 1
+
+
 def test_facebook_comment_photo_replaced_or_removed_keeps_the_archived_photo(fakes, archive_dir):
     """A comment edited to carry another photo is a new version of the comment, and the new photo is archived;
     the photo it no longer carries keeps its archived copy (recorded as gone from the platform, not lost). A

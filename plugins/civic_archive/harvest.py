@@ -514,16 +514,16 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     deleted_parents.update(c["platform_id"] for c in comments
                            if dies_with_root(c) or answers.get((c["kind"], c["platform_id"])) is False)
     if all((c["kind"], c["platform_id"]) in answers for c in rest):  # lookups stopped: the media wait too
-        media = [c for c in candidates if c["kind"] == "media" and not dies_with_root(c)]
-        answers.update(_lookup(source, media, result))
-        # Media that cannot be looked up (X's) attached to an item that was not listed either but still
-        # exists (an X reply under a deleted post, which search no longer reaches): nothing says the media
-        # went, so nothing is recorded. (Under an item that was listed without it, it was taken off: removed.)
+        # Media attached to an item that was not listed either but still exists (a hidden comment filtered
+        # out of the listing, an X reply under a deleted post that search no longer reaches) are not looked
+        # up: nothing says they went with it (a photo's own lookup may well fail while its comment is
+        # hidden; X cannot look media up at all), so nothing is recorded. Under an item that was listed
+        # without them they were taken off, and are looked up.
         alive = {c["platform_id"] for c in candidates if c["kind"] != "media"
                  and answers.get((c["kind"], c["platform_id"])) not in (None, False)}
-        for c in media:
-            if answers.get(("media", c["platform_id"]), False) is None and c["parent_platform_id"] in alive:
-                answers[("media", c["platform_id"])] = True
+        media = [c for c in candidates if c["kind"] == "media" and not dies_with_root(c)]
+        answers.update((("media", c["platform_id"]), True) for c in media if c["parent_platform_id"] in alive)
+        answers.update(_lookup(source, [c for c in media if c["parent_platform_id"] not in alive], result))
     status_of: dict[tuple[str, str], str] = {}
     rows = []
     for c in candidates:
