@@ -21,6 +21,7 @@ from civic_archive.verify import verify
 from test_disposition_helpers import accounts_of, all_rows, city_config, write_schedule
 
 TODAY = date(2026, 11, 21)
+BOUND = [{"name": "clerk", "logins": ["pat"]}, {"name": "attorney", "logins": ["lee"]}]
 
 
 def harvest_with_schedule(root, tmp, nights=2, jurisdiction="MO", mapping=None, confirmations=None):
@@ -152,7 +153,8 @@ def test_hold_placed_after_approval_is_honoured_at_execution(env):
 
 def test_two_person_rule_and_rejection(env, tmp_path):
     city, store, _, _ = env
-    two = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True)
+    two = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True,
+                      approvers=BOUND)
     policy = RetentionPolicy(two, today=TODAY)
     doc, _, _ = disposition.plan(store, two, policy=policy, save=True)
     pid = doc["plan_id"]
@@ -176,27 +178,44 @@ def test_two_person_rule_and_rejection(env, tmp_path):
 
 
 def test_two_person_rule_counts_people_not_names(env, tmp_path):
+    """Under the two-person rule each approval must come from the approver itself: on the command line from
+    one of its logins (an approver bound to none is refused there), in Airflow from its user (by user name
+    or `airflow_users`); and one person counts once, whatever names it approves as (found by reviews: one
+    login could approve as two names, and an Airflow user with a numeric id plus the same person's login
+    counted as two)."""
     city, store, _, _ = env
-    two = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True)
-    policy = RetentionPolicy(two, today=TODAY)
-    pid = disposition.plan(store, two, policy=policy, save=True)[0]["plan_id"]
-    # One login recording both names (the command's default: the login it runs as) is one person.
-    disposition.approve(store, two, pid, approver="clerk", policy=policy)
-    disposition.approve(store, two, pid, approver="attorney", policy=policy)
-    q = disposition.quorum(store, pid, hashlib.sha256(disposition.load_plan(store, pid)[2]).hexdigest(), policy)
+    sha = lambda pid: hashlib.sha256(disposition.load_plan(store, pid)[2]).hexdigest()  # noqa: E731
+    unbound = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True)
+    policy = RetentionPolicy(unbound, today=TODAY)
+    pid = disposition.plan(store, unbound, policy=policy, save=True)[0]["plan_id"]
+    with pytest.raises(disposition.DispositionError, match="bound to no login"):
+        disposition.approve(store, unbound, pid, approver="clerk", policy=policy)
+    # the same unbound names approved in Airflow by users of those names count
+    for name in ("clerk", "attorney"):
+        disposition.approve(store, unbound, pid, approver=name, policy=policy, via="airflow",
+                            acted_by=f"airflow:{name}", airflow={"responded_by": {"id": name, "name": name}})
+    assert disposition.quorum(store, pid, sha(pid), policy).met
+
+    bound = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True,
+                        approvers=[{"name": "clerk", "logins": ["pat"], "airflow_users": ["7"]},
+                                   {"name": "attorney", "logins": ["lee", "pat"]}])  # pat is listed twice
+    policy = RetentionPolicy(bound, today=TODAY + timedelta(days=1))
+    pid = disposition.plan(store, bound, policy=policy, save=True)[0]["plan_id"]
+    pat_in_airflow = {"id": "7", "name": "pat"}
+    assert disposition.airflow_approver(policy, pat_in_airflow) == "clerk"
+    disposition.approve(store, bound, pid, approver="clerk", policy=policy, via="airflow", acted_by="airflow:7",
+                        airflow={"responded_by": pat_in_airflow})
+    disposition.approve(store, bound, pid, approver="attorney", policy=policy, acted_by="login:pat")
+    q = disposition.quorum(store, pid, sha(pid), policy)
     assert not q.met and [a["approver"] for a in q.approvals] == ["clerk"]
     assert any("same person" in why and "'clerk'" in why for why in q.ignored), q.ignored
     with pytest.raises(disposition.DispositionRefused, match="1 of 2"):
-        disposition.execute(store, two, pid, policy=policy)
-    # An Airflow user and a login of the same name are one person too.
-    pid2 = disposition.plan(store, two, policy=RetentionPolicy(two, today=TODAY + timedelta(days=1)),
-                            save=True)[0]["plan_id"]
-    disposition.approve(store, two, pid2, approver="clerk", policy=policy, via="airflow", acted_by="airflow:lee")
-    disposition.approve(store, two, pid2, approver="attorney", policy=policy, acted_by="login:lee")
-    sha2 = hashlib.sha256(disposition.load_plan(store, pid2)[2]).hexdigest()
-    assert not disposition.quorum(store, pid2, sha2, policy).met
-    disposition.approve(store, two, pid2, approver="attorney", policy=policy, acted_by="login:pat")
-    assert disposition.quorum(store, pid2, sha2, policy).met
+        disposition.execute(store, bound, pid, policy=policy)
+    with pytest.raises(disposition.DispositionError, match="is not approver 'attorney'"):  # Airflow user 7 is clerk
+        disposition.approve(store, bound, pid, approver="attorney", policy=policy, via="airflow",
+                            acted_by="airflow:7", airflow={"responded_by": pat_in_airflow})
+    disposition.approve(store, bound, pid, approver="attorney", policy=policy, acted_by="login:lee")
+    assert disposition.quorum(store, pid, sha(pid), policy).met
 
 
 def test_an_approver_bound_to_logins_approves_only_from_them(env, tmp_path):

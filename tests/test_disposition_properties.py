@@ -164,7 +164,8 @@ def test_nothing_is_ever_purged_that_should_not_be(scenario):
 def _check(scenario, tmp):
     store = LocalStore(os.path.join(tmp, "archive"))
     schedule = write_schedule(tmp, scenario["series"])
-    config = city_config(store.uri, ACCOUNTS, schedule=schedule, mapping=[], approvers=("clerk", "attorney"),
+    config = city_config(store.uri, ACCOUNTS, schedule=schedule, mapping=[],
+                         approvers=[{"name": "clerk", "logins": ["clerk"]}, {"name": "attorney", "logins": ["attorney"]}],
                          confirmations=scenario["confirmations"], two_person_rule=scenario["two_person_rule"])
     arch = SyntheticArchive(store)
     first_rows = []
@@ -204,7 +205,7 @@ def _check(scenario, tmp):
     for who in scenario["approvals"]:
         if who == "reject":
             disposition.approve(store, config, doc["plan_id"], approver="attorney", decision="reject",
-                                policy=plan_policy)
+                                policy=plan_policy, acted_by="login:attorney")
             decisions.append(("attorney", "reject"))
         elif who == "mallory":
             try:

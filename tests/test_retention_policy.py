@@ -67,10 +67,12 @@ def test_invalid_retention_sections_are_refused(bad):
 
 def test_approvers_may_be_bound_to_logins():
     doc = {"city": "X", "jurisdiction": "MO", "archive": "file://a", "accounts": SIMPLE_ACCOUNTS,
-           "retention": {"approvers": ["lee", {"name": "pat.example", "logins": ["pat", "pexample"]}]}}
+           "retention": {"approvers": ["lee", {"name": "pat.example", "logins": ["pat", "pexample"]},
+                                       {"name": "kim", "airflow_users": [12, "kim.k"]}]}}
     policy = RetentionPolicy(cfg.parse(doc), today=TODAY)
-    assert policy.approvers == ("lee", "pat.example")
+    assert policy.approvers == ("lee", "pat.example", "kim")
     assert policy.approver_logins == {"pat.example": ("pat", "pexample")}
+    assert policy.approver_airflow_users == {"kim": ("12", "kim.k")}
 
 
 def test_the_login_is_the_account_the_process_runs_as(monkeypatch):

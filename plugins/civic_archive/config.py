@@ -73,13 +73,11 @@ class RetentionSettings:
     mapping: tuple[MappingRule, ...] = ()
     confirmations: tuple[Confirmation, ...] = ()
     approvers: tuple[str, ...] = ()  # the names that may approve
-    # name -> the login names that may record it on the command line; a name not listed here may be recorded
-    # from any login (the two-person rule still counts one login once)
+    # name -> the logins that may record its decision on the command line, and the Airflow users (ids or
+    # user names) who are this approver (besides one whose user name is the approver's name)
     approver_logins: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    approver_airflow_users: tuple[tuple[str, tuple[str, ...]], ...] = ()
     two_person_rule: bool = False
-
-    def logins_of(self, approver: str) -> tuple[str, ...] | None:
-        return dict(self.approver_logins).get(approver)
 
 
 def _retention_settings(doc: dict | None, source: str | None) -> RetentionSettings:
@@ -98,6 +96,9 @@ def _retention_settings(doc: dict | None, source: str | None) -> RetentionSettin
         approvers=tuple(a if isinstance(a, str) else a["name"] for a in doc.get("approvers") or ()),
         approver_logins=tuple((a["name"], tuple(a["logins"])) for a in doc.get("approvers") or ()
                               if isinstance(a, dict) and a.get("logins")),
+        approver_airflow_users=tuple((a["name"], tuple(map(str, a["airflow_users"])))
+                                     for a in doc.get("approvers") or ()
+                                     if isinstance(a, dict) and a.get("airflow_users")),
         two_person_rule=bool(doc.get("two_person_rule", False)))
 
 

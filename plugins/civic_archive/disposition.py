@@ -504,8 +504,9 @@ def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decisio
             acted_by: str | None = None) -> tuple[str, dict[str, Any]]:
     """Record an approval (or rejection) of a saved plan by one of the configured approvers.
 
-    `acted_by` is the person behind the decision, which the two-person rule counts: the Airflow user who
-    responded (`airflow:ID`), or by default the login the command runs as (`login:NAME`)."""
+    `acted_by` is who gave the decision, which the two-person rule counts: the Airflow user who responded
+    (`airflow:ID`, with `airflow["responded_by"]`), or by default the login the command runs as
+    (`login:NAME`). It must be the approver (`binding_problem`)."""
     if decision not in ("approve", "reject"):
         raise DispositionError("decision must be approve or reject")
     policy = policy or RetentionPolicy(config)
@@ -515,35 +516,81 @@ def approve(store: ArchiveStore, config, plan_id: str, *, approver: str, decisio
     if approver not in policy.approvers:
         raise DispositionError(f"{approver!r} is not an approver in the city config (retention.approvers: "
                                f"{', '.join(policy.approvers)})")
-    acted_by = acted_by or f"login:{identity.login_name()}"
-    logins = policy.approver_logins.get(approver)
-    if logins and acted_by.startswith("login:") and acted_by[len("login:"):] not in logins:
-        raise DispositionError(f"{approver!r} approves only from the login(s) {', '.join(logins)} (retention."
-                               f"approvers in the city config); this command runs as {acted_by[len('login:'):]!r}")
-    doc, key, data = load_plan(store, plan_id)
-    now = now or _now()
-    approval = {"approval_version": 1, "plan_id": plan_id, "plan_key": key,
-                "plan_sha256": hashlib.sha256(data).hexdigest(), "approver": approver, "decision": decision,
-                "decided_at": _rfc3339(now), "via": via, "acted_by": acted_by,
-                "recorded_by": identity.user_at_host(), "software": SOFTWARE}
-    if comment:
-        approval["comment"] = comment
+    approval = {"approval_version": 1, "plan_id": plan_id, "approver": approver, "decision": decision,
+                "via": via, "acted_by": acted_by or f"login:{identity.login_name()}"}
     if airflow:
         approval["airflow"] = airflow
+    problem = binding_problem(policy, approval)
+    if problem:
+        raise DispositionError(problem)
+    doc, key, data = load_plan(store, plan_id)
+    now = now or _now()
+    approval.update(plan_key=key, plan_sha256=hashlib.sha256(data).hexdigest(), decided_at=_rfc3339(now),
+                    recorded_by=identity.user_at_host(), software=SOFTWARE)
+    if comment:
+        approval["comment"] = comment
     akey = f"{APPROVALS}{plan_id}/{now:%Y%m%dT%H%M%S%f}Z-{_slug(approver)}-{decision}.json"
     store.put_bytes(akey, _encode(approval), content_type="application/json")
     return akey, approval
 
 
 def acted_by(approval: dict[str, Any]) -> str:
-    """The person behind an approval object (approvals written before `acted_by` was recorded: the Airflow
-    user, or the login part of `recorded_by`)."""
+    """Who gave an approval (approvals written before `acted_by` was recorded: the Airflow user, or the
+    login part of `recorded_by`)."""
     if approval.get("acted_by"):
         return str(approval["acted_by"])
     if approval.get("via") == "airflow":
         user = (approval.get("airflow") or {}).get("responded_by") or {}
         return f"airflow:{user.get('id') or user.get('name') or approval.get('approver')}"
     return "login:" + str(approval.get("recorded_by") or "unknown").rsplit("@", 1)[0]
+
+
+def _who(approval: dict[str, Any]) -> tuple[str, set[str]]:
+    """("airflow" or "login", the identifiers of who gave an approval: an Airflow user's id and user name)."""
+    channel, _, name = acted_by(approval).partition(":")
+    ids = {name}
+    if channel == "airflow":
+        user = (approval.get("airflow") or {}).get("responded_by") or {}
+        ids |= {str(user[k]) for k in ("id", "name") if isinstance(user, dict) and user.get(k) not in (None, "")}
+    return channel, ids
+
+
+def binding_problem(policy: RetentionPolicy, approval: dict[str, Any]) -> str | None:
+    """Why whoever gave `approval` cannot speak for its approver, or None. In Airflow the responding user must
+    be the approver: the user name (or id) is the approver's name, or is one of its `airflow_users`. On the
+    command line the login must be one of the approver's `logins`; an approver bound to no login is taken
+    from any login, except under the two-person rule, where an unbound name would let one person approve as
+    two (its command-line approvals then do not count)."""
+    approver = approval.get("approver")
+    channel, ids = _who(approval)
+    if channel == "airflow":
+        bound = set(policy.approver_airflow_users.get(approver, ()))
+        if approver in ids or ids & bound:
+            return None
+        return (f"Airflow user {'/'.join(sorted(ids))} is not approver {approver!r} (not its user name, and not "
+                f"among its airflow_users in retention.approvers)")
+    logins = policy.approver_logins.get(approver)
+    if logins:
+        if ids & set(logins):
+            return None
+        return (f"{approver!r} approves only from the login(s) {', '.join(logins)} (retention.approvers in the "
+                f"city config); this was given by login {'/'.join(sorted(ids))}")
+    if policy.two_person_rule:
+        return (f"{approver!r} is bound to no login: under the two-person rule a command-line approval counts "
+                f"only from one of the approver's own logins (retention.approvers: {{name: {approver}, "
+                "logins: [...]}); or approve in Airflow")
+    return None
+
+
+def airflow_approver(policy: RetentionPolicy, user: dict[str, Any] | None) -> str:
+    """The approver an Airflow user is: the one listing the user (id or user name) in `airflow_users`, else
+    the one named like the user name, else like the id (whatever it is, `approve` checks it)."""
+    user = user or {}
+    ids = [str(user[k]) for k in ("name", "id") if user.get(k) not in (None, "")]
+    for name in policy.approvers:
+        if set(ids) & set(policy.approver_airflow_users.get(name, ())):
+            return name
+    return next((i for i in ids if i in policy.approvers), ids[-1] if ids else "")
 
 
 @dataclass
@@ -580,27 +627,30 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
             ignored.append(f"{key}: {doc.get('approver')!r} is not a configured approver")
             continue
         person = acted_by(doc)
-        logins = policy.approver_logins.get(doc["approver"])
-        if logins and person.startswith("login:") and person[len("login:"):] not in logins:
-            ignored.append(f"{key}: {doc['approver']!r} approves only from the login(s) {', '.join(logins)}, "
-                           f"this was recorded by {person}")
+        problem = binding_problem(policy, doc)
+        if problem:
+            ignored.append(f"{key}: {problem}")
             continue
         entry = {"approver": doc["approver"], "decided_at": doc["decided_at"], "via": doc.get("via", "cli"),
-                 "acted_by": person, "key": key, "sha256": hashlib.sha256(data).hexdigest()}
+                 "acted_by": person, "key": key, "sha256": hashlib.sha256(data).hexdigest(),
+                 "_ids": _who(doc)[1]}
         (rejections if doc.get("decision") == "reject" else approvals).append(entry)
     counted, names, people = [], set(), {}
     for a in sorted(approvals, key=lambda a: a["decided_at"]):
+        ids = a.pop("_ids")
         if a["approver"] in names:
             continue  # the same approver again
-        # A login and an Airflow user of the same name are taken to be one person (the stricter reading).
-        person = a["acted_by"].split(":", 1)[-1]
-        if person in people:
+        # A login and an Airflow user (id or user name) of the same name are taken to be one person.
+        same = next((people[i] for i in ids if i in people), None)
+        if same is not None:
             ignored.append(f"{a['key']}: {a['approver']!r} was approved by the same person ({a['acted_by']}) as "
-                           f"{people[person]!r}: it counts once")
+                           f"{same!r}: it counts once")
             continue
         names.add(a["approver"])
-        people[person] = a["approver"]
+        people.update(dict.fromkeys(ids, a["approver"]))
         counted.append(a)
+    for r in rejections:
+        r.pop("_ids")
     return Quorum(not rejections and len(counted) >= needed, counted, rejections, ignored, needed)
 
 

@@ -76,11 +76,15 @@ def record_decision(plan: dict[str, Any], *, chosen: list[str], user: dict[str, 
 
     city = load_city()
     store = _store(city)
-    approver = (user or {}).get("id") or (user or {}).get("name") or ""
+    from civic_archive.retention import RetentionPolicy
+
+    policy = RetentionPolicy(city)
+    approver = disposition.airflow_approver(policy, user)
+    who = (user or {}).get("id") or (user or {}).get("name") or ""
     decision = "approve" if ApprovalOperator.APPROVE in chosen else "reject"
-    key, doc = disposition.approve(store, city, plan["plan_id"], approver=str(approver), decision=decision,
+    key, doc = disposition.approve(store, city, plan["plan_id"], approver=approver, decision=decision,
                                    via="airflow", airflow={**context_ids, "responded_by": user or {}},
-                                   acted_by=f"airflow:{approver}")
+                                   acted_by=f"airflow:{who}", policy=policy)
     return {"key": key, "approver": doc["approver"], "decision": decision}
 
 
