@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import zipfile
 from datetime import date
@@ -313,12 +314,21 @@ def test_custody_ties_the_package_to_the_manifests(store, tmp_path):
         assert listed["sha256"] == source["sha256"] == hashlib.sha256(store.read_bytes(source["key"])).hexdigest()
 
 
-@pytest.mark.parametrize("damage", ["none", "edited", "removed", "added", "loose"])
+@pytest.mark.parametrize("damage", ["none", "edited", "removed", "added", "loose", "deleted"])
 def test_verify_checks_the_packages_kept_in_the_archive(store, tmp_path, damage):
+    """The archive's copy of a package is one run of the `exports` manifest chain: verify checks its files'
+    SHA-256s like any object's and validates the bag; a whole package deleted shows once a fixity audit has
+    recorded the chain's head. A stray file under exports/ is an orphan, as anywhere else."""
+    from civic_archive import heads
     from civic_archive.verify import verify
 
     result = run(store, tmp_path, request_id="R-kept", accounts=[ACCOUNT], query="pool")
-    package = Path(store.local_path(result.archive_prefix + "bagit.txt")).parent
+    prefix = result.archive_prefix
+    manifests = [json.loads(store.read_bytes(k)) for k in store.list("manifests/exports.")]
+    assert [m["export_id"] for m in manifests] == [prefix.split("/")[2]]
+    assert {o["key"] for o in manifests[0]["objects"]} == {k for k in store.list(prefix)}
+    heads.record(store, verify(store, deep=False))
+    package = Path(store.local_path(prefix + "bagit.txt")).parent
     csv_file = package / "data" / "records.csv"
     if damage == "edited":  # one byte of the records changed
         csv_file.chmod(0o644)
@@ -329,16 +339,26 @@ def test_verify_checks_the_packages_kept_in_the_archive(store, tmp_path, damage)
         csv_file.unlink()
     elif damage == "added":
         (package / "data" / "note.txt").write_text("added later")
-    elif damage == "loose":  # not inside any package
+    elif damage == "loose":
         (package.parent / "stray.txt").write_text("x")
+    elif damage == "deleted":  # the package and its manifest
+        for key in [*store.list(prefix), *store.list("manifests/exports.")]:
+            os.chmod(store.local_path(key), 0o644)
+            os.unlink(store.local_path(key))
     report = verify(store, deep=False)
-    assert report.export_packages == 1
-    if damage == "none":
+    failed = {key for key, _ in report.failures}
+    if damage in ("none", "loose", "added"):  # a file nothing lists is an orphan: the package is what it was
         assert report.ok, report.summary()
+        assert report.export_packages == 1
+        stray = {"loose": "exports/R-kept/stray.txt", "added": prefix + "data/note.txt"}.get(damage)
+        assert [k for k in report.orphans if k.startswith("exports/")] == ([stray] if stray else [])
         return
     assert not report.ok
-    where = "exports/R-kept/stray.txt" if damage == "loose" else result.archive_prefix
-    assert [key for key, _ in report.failures] == [where], report.failures
+    expected = {"edited": {prefix + "data/records.csv", prefix}, "removed": {prefix + "data/records.csv"}}.get(damage)
+    if expected is not None:
+        assert failed == expected, report.failures
+    else:  # deleted: the recorded head of the exports chain is gone
+        assert any(k.startswith("manifests/exports.") for k in failed), report.failures
 
 
 def test_an_empty_result_still_gets_the_statutory_clock(store, tmp_path):

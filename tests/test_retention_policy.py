@@ -65,6 +65,12 @@ def test_invalid_retention_sections_are_refused(bad):
         cfg.parse(doc)
 
 
+def test_the_exports_chain_name_is_not_an_account_id():
+    accounts = [dict(SIMPLE_ACCOUNTS[0], id="exports")]
+    with pytest.raises(cfg.ConfigError, match="reserved"):
+        cfg.parse({"city": "X", "jurisdiction": "MO", "archive": "file://a", "accounts": accounts})
+
+
 def test_approvers_may_be_bound_to_logins():
     doc = {"city": "X", "jurisdiction": "MO", "archive": "file://a", "accounts": SIMPLE_ACCOUNTS,
            "retention": {"approvers": ["lee", {"name": "pat.example", "logins": ["pat", "pexample"]},

@@ -155,6 +155,8 @@ def parse(doc: Any, source: str | None = None) -> CityConfig:
         raise ConfigError(f"retention.approvers{where} names {sorted({n for n in names if names.count(n) > 1})} "
                           "more than once")
     ids = [a["id"] for a in doc["accounts"]]
+    if "exports" in ids:  # the manifest chain of the export packages kept in the archive (export.EXPORT_CHAIN)
+        raise ConfigError(f"account id 'exports'{where} is reserved (the archive's chain of records-request packages)")
     if len(ids) != len(set(ids)):
         raise ConfigError(f"duplicate account ids{where}: {sorted({i for i in ids if ids.count(i) > 1})}")
     accounts = tuple(

@@ -288,7 +288,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         # from committed runs only, so every account with records has one): an account never harvested, or
         # misspelt, is refused before anything is written, since a request record and its hold are
         # permanent; one harvested with nothing in it gets an empty package that says so.
-        known = manifest.chains(store)
+        known = manifest.chains(store) - {EXPORT_CHAIN}
         unknown = [a for a in req.criteria.accounts if a not in known]
         if unknown:
             raise ExportError(f"no account {', '.join(unknown)} in {store.uri} (its accounts: "
@@ -371,8 +371,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         prefix = None
         if store_in_archive:
             prefix = f"exports/{req.request_id}/{export_id}/"
-            for path in _files(bag):
-                store.put_file(prefix + path.relative_to(bag).as_posix(), path)
+            _store_package(store, bag, prefix, req.request_id, export_id)
         if as_zip:
             base = shutil.make_archive(str(tmp_root / "pkg"), "zip", root_dir=bag.parent, base_dir="bag")
             os.replace(base, out)
@@ -385,6 +384,26 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         return ExportResult(final, out if not as_zip else Path(), counts, dl, hold_id, prefix, len(redactor.log))
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+EXPORT_CHAIN = "exports"  # the manifest chain of the packages kept in the archive (no account may take the name)
+
+
+def _store_package(store, bag: Path, prefix: str, request_id: str, export_id: str) -> None:
+    """Copy the package into the archive as one run of the `exports` manifest chain: every file with its
+    SHA-256 in a hash-chained manifest written last, so `verify` checks the copy like any other object (a
+    changed, removed or rewritten package, or a deleted one once a fixity audit recorded the head), and an
+    interrupted copy leaves orphans, never a package that looks committed."""
+    from civic_archive.run import ArchiveRun
+
+    run = ArchiveRun(store, chain=EXPORT_CHAIN, warcinfo={})
+    try:
+        for path in _files(bag):
+            run.add_file(prefix + path.relative_to(bag).as_posix(), str(path), "export",
+                         content_type="text/plain" if path.suffix == ".txt" else "application/octet-stream")
+        run.commit({"request_id": request_id, "export_id": export_id})
+    finally:
+        run.cleanup()
 
 
 def _run_by(triggered_by: str | None, requested_by: str | None) -> str:

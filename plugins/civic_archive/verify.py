@@ -10,8 +10,9 @@ What it checks:
   the record columns;
 - the holds log's chain, and every hold and release document against the SHA-256 it logged;
 - every chain head a fixity audit recorded (`civic_archive.heads`) is still there, unchanged;
-- every export package kept under `exports/` is still a valid bag (bagit-python: each payload file against
-  the bag's SHA-256 and SHA-512 manifests, the tag files against the tag manifests, no file missing or added).
+- every export package kept under `exports/` (listed by the `exports` chain's manifests, so checked as
+  above) is also still a valid bag (bagit-python: each payload file against the bag's SHA-256 and SHA-512
+  manifests, the tag files against the tag manifests, no file missing or added).
 Objects that no manifest lists are reported as orphans (a crashed run leaves them; they are not evidence
 of anything) without failing the check.
 
@@ -31,6 +32,7 @@ import os
 from collections import defaultdict
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,8 +43,7 @@ from civic_archive.storage import CHUNK, ArchiveStore, StorageError
 
 IGNORED_PREFIXES = ("locks/", "cache/")  # locks/ holds run leases; cache/ holds derived speed-ups (records
 # summaries) that nothing is decided from
-OWN_RECORD_PREFIXES = ("holds/", "disposition/", "audit/", "exports/")  # checked by the log, hold, recorded-heads
-# and bag checks
+OWN_RECORD_PREFIXES = ("holds/", "disposition/", "audit/")  # checked by the log, hold and recorded-heads checks
 
 
 @dataclass
@@ -270,45 +271,42 @@ def verify(store: ArchiveStore, *, deep: bool = True, workers: int | None = None
     for key, why in heads.check(store, {**hashes, **log_hashes}):
         report.fail(key, why)
 
-    _check_exports(store, report)
+    _check_exports(store, report, listed)
     for key in store.list(""):
+        if key.startswith("exports/") and key.count("/") == 2 and key.endswith(_REQUEST_RECORDS):
+            continue
         if key not in listed and not key.startswith(IGNORED_PREFIXES + OWN_RECORD_PREFIXES):
             report.orphans.append(key)
     report.disposed.sort()
     return report
 
 
-def _check_exports(store: ArchiveStore, report: Report) -> None:
-    """Each export package kept in the archive (`exports/{request_id}/{export_id}/`) is validated as the bag it
-    was written as, by bagit-python; a package in an object store is copied to a temporary folder first."""
+def _check_exports(store: ArchiveStore, report: Report, listed: set[str]) -> None:
+    """Each export package a manifest lists (`exports/{request_id}/{export_id}/`, the `exports` chain) is
+    also validated as the bag it was written as, by bagit-python, from a copy of its listed files (hard
+    links for a local archive, downloads otherwise): its manifests must still describe its files."""
     import tempfile
-    from pathlib import Path
 
     import bagit
 
     packages: dict[str, list[str]] = defaultdict(list)
-    for key in store.list("exports/"):
+    for key in listed:
         parts = key.split("/")
-        if len(parts) == 3 and parts[2] in ("request.json", "closed.json"):
-            continue  # the request's own records (records_request)
-        if len(parts) < 4 or not all(parts[:3]):
-            report.fail(key, "neither a request record nor inside an export package "
-                             "(exports/REQUEST_ID/EXPORT_ID/...)")
-            continue
-        packages["/".join(parts[:3]) + "/"].append(key)
+        if parts[0] == "exports" and len(parts) >= 4:
+            packages["/".join(parts[:3]) + "/"].append(key)
     for prefix, keys in sorted(packages.items()):
         report.export_packages += 1
-        with tempfile.TemporaryDirectory(prefix="civic-archive-bag-") as tmp:
-            first = store.local_path(keys[0])  # the package's folder, when the store has one
-            root = None if first is None else str(Path(first).parents[keys[0][len(prefix):].count("/")])
-            if root is None:
-                root = tmp
+        with tempfile.TemporaryDirectory(prefix="civic-archive-bag-", dir=store.spool_dir()) as root:
+            try:
                 for key in keys:
-                    dest = os.path.join(tmp, *key[len(prefix):].split("/"))
-                    os.makedirs(os.path.dirname(dest), exist_ok=True)
-                    with store.open(key) as src, open(dest, "wb") as out:
-                        while chunk := src.read(CHUNK):
-                            out.write(chunk)
+                    dest = Path(root, *key[len(prefix):].split("/"))
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if not _linked(store.local_path(key), dest):
+                        with store.open(key) as src, open(dest, "wb") as out:
+                            while chunk := src.read(CHUNK):
+                                out.write(chunk)
+            except (OSError, StorageError):
+                continue  # a listed file missing or unreadable: already reported by the object check
             try:
                 bagit.Bag(root).validate(processes=1)
             except bagit.BagValidationError as exc:
@@ -317,6 +315,19 @@ def _check_exports(store: ArchiveStore, report: Report) -> None:
                                     + (f" ({details})" if details else ""))
             except bagit.BagError as exc:
                 report.fail(prefix, f"export package is not a readable bag: {exc}")
+
+
+def _linked(path: str | None, dest: Path) -> bool:
+    try:
+        if path:
+            os.link(path, dest)
+            return True
+    except OSError:  # another filesystem: copied instead
+        pass
+    return False
+
+
+_REQUEST_RECORDS = ("request.json", "closed.json")  # exports/{request_id}/…: records_request's own records
 
 
 def _check_disposition(store: ArchiveStore, report: Report) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
