@@ -166,8 +166,12 @@ def test_body_declared_over_the_cap_is_not_downloaded(server, warc):
     cap = session.get(f"{server}/big-declared")
     assert cap.truncated and cap.body == b"" and cap.status == 200
     warc.close()
-    response = next(r for r, _ in records(warc.path) if r.rec_type == "response")
+    recs = list(records(warc.path))
+    response = next(r for r, _ in recs if r.rec_type == "response")
     assert response.rec_headers.get_header("WARC-Truncated") == "length"
+    note = next(json.loads(b) for r, b in recs if r.rec_type == "metadata")
+    assert note["truncated"] == {"reason": "length", "limit_bytes": 1000, "kept_bytes": 0, "error": None,
+                                 "declared_length": "100000"}
 
 
 def test_connection_failure_is_an_error_with_evidence(warc):

@@ -153,7 +153,7 @@ class RecordingSession:
             body, truncated, read_error = self._read(resp, limit)
         finally:
             resp.close()
-        return self._record(resp, url, when, body, truncated, read_error, time.monotonic() - started)
+        return self._record(resp, url, when, body, truncated, read_error, time.monotonic() - started, limit)
 
     def _send(self, url: str, headers: dict[str, str]) -> requests.Response:
         """What `self.http.get(url, headers=headers, timeout=…, stream=True)` does, except that the settings
@@ -186,7 +186,7 @@ class RecordingSession:
     def _redacted(self, url: str) -> str:
         return self.redactor.url(url, Counter())
 
-    def _record(self, resp, url, when, body, truncated, read_error, elapsed) -> Capture:
+    def _record(self, resp, url, when, body, truncated, read_error, elapsed, limit=None) -> Capture:
         counts: Counter = Counter()
         stored_url = self.redactor.url(url, counts)
         parts = urlsplit(stored_url)
@@ -214,7 +214,9 @@ class RecordingSession:
             notes["stored_body"] = "decoded"
             notes["original_headers"] = dropped
         if reason:
-            notes["truncated"] = {"reason": reason, "limit_bytes": len(body), "error": read_error}
+            notes["truncated"] = {"reason": reason, "limit_bytes": limit, "kept_bytes": len(body), "error": read_error}
+            if not body and reason == "length":
+                notes["truncated"]["declared_length"] = resp.headers.get("Content-Length")
         warc.write_metadata(uri=f"urn:x-civic-archive:capture:{response_ref.record_id[10:-1]}", when=when,
                             payload=json.dumps(notes, sort_keys=True).encode(), refers_to=response_ref.record_id)
         headers = requests.structures.CaseInsensitiveDict(stored_headers)
