@@ -1299,6 +1299,25 @@ def test_youtube_video_taken_down_by_youtube_is_hidden_and_a_new_version(stub, t
         assert after.content["uploadStatus"] == "rejected" and after.content["reason"] == "termsOfUse"
 
 
+def test_youtube_count_of_zero_is_checked_against_the_published_listing_before_a_comment_is_out_of_view(
+        stub, tmp_path):
+    """A video counting no published comment has its published listing skipped and taken as empty; the
+    count lags, though (a held comment just approved). Before a comment of such a video that the id lookup
+    still returns is taken for moderated out of view, the published listing is read once: a comment in it is
+    in view; one in none of the listings is out of view (recorded removed)."""
+    yt_world(stub)
+    video = _video("dQw4w9WgXcQ", "Council meeting 2025-03-03", "2025-03-04T16:20:11Z", comment_count="0")
+    stub.route("/youtube/v3/videos", (200, {"kind": "youtube#videoListResponse", "items": [video]}))
+    source = yt_source(stub, tmp_path)
+    list(source.walk())
+    published_asks = lambda: [q for q in stub.calls_to("/youtube/v3/commentThreads")  # noqa: E731
+                              if q.get("videoId") == "dQw4w9WgXcQ" and not q.get("moderationStatus")]
+    assert published_asks() == []  # the walk did not ask it
+    answers = source.exists_many([("comment", "UgxTOP1"), ("reply", "UgxTOP1.r1"), ("comment", "UgxGONE")])
+    assert answers == {("comment", "UgxTOP1"): True, ("reply", "UgxTOP1.r1"): True, ("comment", "UgxGONE"): None}
+    assert len([q for q in published_asks() if not q.get("pageToken")]) == 1  # read once, then kept
+
+
 def test_youtube_walk_videos_comments_replies_and_moderation(stub, tmp_path):
     yt_world(stub)
     source = yt_source(stub, tmp_path)

@@ -85,6 +85,10 @@ class YouTubeSource(Source):
         # videos whose comments are disabled (the existing comments are no longer shown).
         self._all_listings_read: set[str] = set()
         self._comments_disabled: set[str] = set()
+        # Videos whose published listing was not asked because they count no published comment, and that
+        # listing's ids once a lookup needed them (the count lags: see `_out_of_view`).
+        self._count_zero: set[str] = set()
+        self._published: dict[str, set[str]] = {}
         self.notes: list[str] = []
         if not self._moderation_allowed:
             self._note("youtube: held-for-review and likely-spam comments are not listed: an API key cannot "
@@ -291,7 +295,9 @@ class YouTubeSource(Source):
                 # The video says its published listing is empty: not asked (a quota unit saved), and counted
                 # as read empty. Rejecting a video's only published comment is what turns the count to "0":
                 # not counting it left that comment live for good. (The count lags new comments, which are
-                # not archived yet and so cannot be misread as gone.)
+                # not archived yet and so cannot be misread as gone; one approved from the held listing is
+                # checked against the published listing before it is taken for out of view.)
+                self._count_zero.add(video.platform_id)
                 read += 1
                 continue
             params = dict(base, moderationStatus=status) if status else base
@@ -448,8 +454,35 @@ class YouTubeSource(Source):
         (the id lookup does not say `moderationStatus`, §4.2)."""
         snippet = comment.get("snippet") if isinstance(comment.get("snippet"), dict) else {}
         video_id = snippet.get("videoId")
-        return isinstance(video_id, str) and (video_id in self._all_listings_read
-                                              or video_id in self._comments_disabled)
+        if not isinstance(video_id, str):
+            return False
+        if video_id in self._comments_disabled:
+            return True
+        if video_id not in self._all_listings_read:
+            return False
+        if video_id in self._count_zero:
+            # Its published listing was taken to be empty from a count that can lag (a held comment just
+            # approved): read it now, once, before concluding (a unit of quota, only for such a video).
+            published = self._published_ids(video_id)
+            return comment.get("id") not in published and snippet.get("parentId") not in published
+        return True
+
+    def _published_ids(self, video_id: str) -> set[str]:
+        ids = self._published.get(video_id)
+        if ids is None:
+            ids = set()
+            params = {"part": "snippet,replies", "videoId": video_id, "maxResults": COMMENT_PAGE,
+                      "textFormat": "plainText"}
+            for _, threads in self._pages("commentThreads", params):
+                for raw in threads:
+                    if not isinstance(raw, dict):
+                        continue
+                    ids.add(raw.get("id"))
+                    replies = raw.get("replies") if isinstance(raw.get("replies"), dict) else {}
+                    ids.update(r.get("id") for r in replies.get("comments") or () if isinstance(r, dict))
+            ids.discard(None)
+            self._published[video_id] = ids
+        return ids
 
 
 def _error_parts(error: Any, http_status: int) -> tuple[int | None, str | None, str]:
