@@ -218,6 +218,19 @@ def _photo_comment(world, account_id):
     return next(c for post in world.posts(account_id).front[:3] for c in world.comments(post) if c.media)
 
 
+def _nights(fakes, archive_dir, account_id):
+    """(store, night): `night()` harvests the demo account once and returns its latest rows by (kind, id)."""
+    city = demo_config(fakes, f"file://{archive_dir}")
+    store = LocalStore(archive_dir)
+
+    def night():
+        result = harvest_account(city, city.account(account_id), store, options=HarvestOptions())
+        assert result.ok and result.complete, result.errors
+        return latest(all_rows(store, account_id))
+
+    return store, night
+
+
 def _warc_payload(store, row):
     with store.open(row["media_warc_file"]) as fh:
         fh.seek(row["media_warc_offset"])
@@ -234,14 +247,8 @@ def test_comment_photo_is_archived_and_deleted_with_its_comment(platform, fakes,
     recorded `deleted` with it, as a post's photos are with their post, its last copy (and bytes) kept."""
     world = fakes.world
     account_id = ACCOUNTS[platform]
-    city = demo_config(fakes, f"file://{archive_dir}")
-    store = LocalStore(archive_dir)
+    store, night = _nights(fakes, archive_dir, account_id)
     comment = _photo_comment(world, account_id)
-
-    def night():
-        result = harvest_account(city, city.account(account_id), store, options=HarvestOptions())
-        assert result.ok and result.complete, result.errors
-        return latest(all_rows(store, account_id))
 
     now = night()
     (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
@@ -271,14 +278,8 @@ def test_x_reply_photo_outlives_the_deleted_post_as_its_reply_does(fakes, archiv
     """On X a reply outlives the post it answers (§3.6), and so does the reply's photo: deleting the post
     must not take the photo with it (found by a review: it was marked deleted with the post)."""
     world = fakes.world
-    city = demo_config(fakes, f"file://{archive_dir}")
-    store = LocalStore(archive_dir)
+    store, night = _nights(fakes, archive_dir, "city-x")
     reply = _photo_comment(world, "city-x")
-
-    def night():
-        result = harvest_account(city, city.account("city-x"), store, options=HarvestOptions())
-        assert result.ok and result.complete, result.errors
-        return latest(all_rows(store, "city-x"))
 
     now = night()
     (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == reply.id]
@@ -294,14 +295,8 @@ def test_facebook_hidden_comment_left_out_of_the_listing_does_not_take_its_photo
     deleted (found by a review), and the comment's unhide brings nothing new for it."""
     fakes.faults.fb_hidden_in_listings = False
     world = fakes.world
-    city = demo_config(fakes, f"file://{archive_dir}")
-    store = LocalStore(archive_dir)
+    store, night = _nights(fakes, archive_dir, "parks-facebook")
     comment = _photo_comment(world, "parks-facebook")
-
-    def night():
-        result = harvest_account(city, city.account("parks-facebook"), store, options=HarvestOptions())
-        assert result.ok and result.complete, result.errors
-        return latest(all_rows(store, "parks-facebook"))
 
     now = night()
     (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
@@ -321,14 +316,8 @@ def test_facebook_comment_photo_replaced_or_removed_keeps_the_archived_photo(fak
     from civic_archive.fakes.world import Media
 
     world = fakes.world
-    city = demo_config(fakes, f"file://{archive_dir}")
-    store = LocalStore(archive_dir)
+    store, night = _nights(fakes, archive_dir, "parks-facebook")
     comment = _photo_comment(world, "parks-facebook")
-
-    def night():
-        result = harvest_account(city, city.account("parks-facebook"), store, options=HarvestOptions())
-        assert result.ok and result.complete, result.errors
-        return latest(all_rows(store, "parks-facebook"))
 
     def photos(rows):
         return {k[1]: r for k, r in rows.items() if k[0] == "media" and r["parent_platform_id"] == comment.id}
