@@ -231,6 +231,12 @@ def _nights(fakes, archive_dir, account_id):
     return store, night
 
 
+def _photo_of(rows, parent_id):
+    """(key, row) of the one media item under `parent_id` in a night's latest rows."""
+    (key, row), = [(k, r) for k, r in rows.items() if k[0] == "media" and r["parent_platform_id"] == parent_id]
+    return key, row
+
+
 def _warc_payload(store, row):
     with store.open(row["media_warc_file"]) as fh:
         fh.seek(row["media_warc_offset"])
@@ -251,7 +257,7 @@ def test_comment_photo_is_archived_and_deleted_with_its_comment(platform, fakes,
     comment = _photo_comment(world, account_id)
 
     now = night()
-    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
+    key, photo = _photo_of(now, comment.id)
     parent = next(r for k, r in now.items() if k[1] == comment.id and k[0] != "media")
     assert (photo["version"], photo["status"]) == (1, "live")
     assert photo["series_code"] == parent["series_code"] == "UNVERIFIED-public-comments"
@@ -282,7 +288,7 @@ def test_x_reply_photo_outlives_the_deleted_post_as_its_reply_does(fakes, archiv
     reply = _photo_comment(world, "city-x")
 
     now = night()
-    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == reply.id]
+    key, photo = _photo_of(now, reply.id)
     world.delete(reply.post_id)
     now = night()
     assert now[("post", reply.post_id)]["status"] == "deleted"
@@ -299,7 +305,7 @@ def test_facebook_hidden_comment_left_out_of_the_listing_does_not_take_its_photo
     comment = _photo_comment(world, "parks-facebook")
 
     now = night()
-    (key, photo), = [(k, r) for k, r in now.items() if k[0] == "media" and r["parent_platform_id"] == comment.id]
+    key, photo = _photo_of(now, comment.id)
     world.hide(comment.id)
     now = night()
     assert now[("comment", comment.id)]["status"] == "hidden"
