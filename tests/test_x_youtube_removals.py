@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,7 +20,7 @@ from civic_archive.config import Account
 from civic_archive.demo import demo_config
 from civic_archive.fakes import FakePlatforms, World
 from civic_archive.fakes.world import DAY
-from civic_archive.harvest import harvest_account
+from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.records import read_table
 from civic_archive.sources.x import XSource
 from civic_archive.sources.youtube import YouTubeSource
@@ -134,6 +134,23 @@ def test_x_a_deleted_post_takes_its_media_but_not_its_replies(tmp_path):
         assert all(archive.history(m) == [(1, "live"), (2, "deleted")] for m in media)
         assert archive.history(gone) == [(1, "live"), (2, "deleted")]  # looked up: not found
         assert archive.history(kept) == [(1, "live")]  # looked up: still there
+
+
+@pytest.mark.parametrize("account_id,sweep", [("city-x", True), ("parks-facebook", False)])
+def test_x_large_account_is_swept_in_full_at_most_six_days_apart(tmp_path, account_id, sweep):
+    """Recent search reaches 7 days back and an incremental night searches only recent posts'
+    conversations: on X a full sweep comes at most 6 days after the last one even when the city config
+    says 7, so a reply to an older post is searched for while search still reaches it. Other platforms keep
+    the config's cadence."""
+    world = World.demo()
+    with FakePlatforms(world) as fakes:
+        start = datetime.now(timezone.utc)
+        options = HarvestOptions(full_sweep_days=7, full_sweep_below_items=0)
+        archive = Archive(fakes, tmp_path, account_id, options=options, clock=lambda: start)
+        assert archive.harvest().since is None  # the first harvest: a backfill
+        archive.kw["clock"] = lambda: start + timedelta(days=6, hours=12)
+        result = archive.harvest()
+        assert (result.since is None) == sweep, result.window
 
 
 def test_x_replies_of_many_posts_are_searched_together(tmp_path):

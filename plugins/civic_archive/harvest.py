@@ -307,10 +307,13 @@ def partition(row: dict[str, Any]) -> str:
 
 def _harvest(config, account, store, run, result, clock, session_options, options) -> None:
     captured_at = clock()
+    cls = source_class(account.platform)
+    if cls.full_sweep_within_days and options.full_sweep_days > cls.full_sweep_within_days:
+        options = dataclasses.replace(options, full_sweep_days=cls.full_sweep_within_days)
     result.since, result.window = plan_window(store, account.id, captured_at, options,
                                               known_items(store, account.id))
     session = RecordingSession(run.warc, make_auth(account), clock=clock, **session_options)
-    source = source_class(account.platform)(account, session)
+    source = cls(account, session)
     source.since = result.since
     fetched_state: dict[str, str] = {}
     _load_known_media(source, store, account.id, run.spool, fetched_state)

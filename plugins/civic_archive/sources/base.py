@@ -61,8 +61,12 @@ class KnownMedia:
 class Source(ABC):
     platform: str
     # Whether comments and replies go with their post: under a post found deleted they are taken for deleted
-    # without a lookup each. Not on X, where replies to a deleted post stay readable. (Media always go.)
+    # without a lookup each. Not on X, where replies to a deleted post stay readable. (Media go with what they
+    # are attached to.)
     comments_die_with_root = True
+    # A full sweep at least this often (days), whatever the city config says, where some items can be
+    # listed only for a while and only a full sweep asks for them all (None: no such limit).
+    full_sweep_within_days: int | None = None
 
     def __init__(self, account: Account, session: RecordingSession):
         self.account = account

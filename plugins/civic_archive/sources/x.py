@@ -84,6 +84,10 @@ NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 class XSource(Source):
     platform = "x"
     comments_die_with_root = False  # replies to a deleted post stay readable on X: they are looked up
+    # Others' replies are listed only by recent search (7 days back), and an incremental night searches only
+    # the conversations of posts in its window: a full sweep (every post's conversation) at most 6 days
+    # apart reaches every reply to an older post while search still does (found by a connector audit).
+    full_sweep_within_days = 6
     max_retries = 4
     backoff_seconds = 2.0
     max_wait_seconds = 60.0  # the longest single wait for a rate-limit window
