@@ -43,10 +43,8 @@ PREFIX = "city"
 @pytest.fixture(autouse=True)
 def patience(monkeypatch):
     monkeypatch.setenv("CIVIC_ARCHIVE_S3_MAX_ATTEMPTS", str(ATTEMPTS))
-    # Short enough that a stalled storage is given up on quickly, long enough that SeaweedFS answering
-    # slowly while the whole suite loads the machine is not taken for an outage (2 s flaked once in CI).
-    monkeypatch.setenv("CIVIC_ARCHIVE_S3_CONNECT_TIMEOUT", "5")
-    monkeypatch.setenv("CIVIC_ARCHIVE_S3_READ_TIMEOUT", "5")
+    monkeypatch.setenv("CIVIC_ARCHIVE_S3_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("CIVIC_ARCHIVE_S3_READ_TIMEOUT", "2")
     monkeypatch.setenv("CIVIC_ARCHIVE_LEASE_TTL_SECONDS", str(LEASE_TTL))
     monkeypatch.setenv("CIVIC_ARCHIVE_LEASE_WAIT_SECONDS", str(4 * LEASE_TTL))
 
