@@ -613,6 +613,7 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
     approver and each person (Airflow user or login) counted once, so one person cannot approve as two names."""
     needed = 2 if policy.two_person_rule else 1
     approvals, rejections, ignored = [], [], []
+    ids_of: dict[str, set[str]] = {}  # approval key -> who gave it (a login, or an Airflow id and user name)
     for key in store.list(f"{APPROVALS}{plan_id}/"):
         data = store.read_bytes(key)
         try:
@@ -626,18 +627,17 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
         if doc.get("approver") not in policy.approvers:
             ignored.append(f"{key}: {doc.get('approver')!r} is not a configured approver")
             continue
-        person = acted_by(doc)
         problem = binding_problem(policy, doc)
         if problem:
             ignored.append(f"{key}: {problem}")
             continue
         entry = {"approver": doc["approver"], "decided_at": doc["decided_at"], "via": doc.get("via", "cli"),
-                 "acted_by": person, "key": key, "sha256": hashlib.sha256(data).hexdigest(),
-                 "_ids": _who(doc)[1]}
+                 "acted_by": acted_by(doc), "key": key, "sha256": hashlib.sha256(data).hexdigest()}
         (rejections if doc.get("decision") == "reject" else approvals).append(entry)
+        ids_of[key] = _who(doc)[1]
     counted, names, people = [], set(), {}
     for a in sorted(approvals, key=lambda a: a["decided_at"]):
-        ids = a.pop("_ids")
+        ids = ids_of[a["key"]]
         if a["approver"] in names:
             continue  # the same approver again
         # A login and an Airflow user (id or user name) of the same name are taken to be one person.
@@ -649,8 +649,6 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
         names.add(a["approver"])
         people.update(dict.fromkeys(ids, a["approver"]))
         counted.append(a)
-    for r in rejections:
-        r.pop("_ids")
     return Quorum(not rejections and len(counted) >= needed, counted, rejections, ignored, needed)
 
 

@@ -516,7 +516,7 @@ def _gone(source, detector: changes.Detector, result: HarvestResult, now: dateti
     answers.update(_lookup(source, rest, result))
     deleted_parents.update(c["platform_id"] for c in comments
                            if dies_with_root(c) or answers.get((c["kind"], c["platform_id"])) is False)
-    if all((c["kind"], c["platform_id"]) in answers for c in rest):  # lookups stopped: the media wait too
+    if all((c["kind"], c["platform_id"]) in answers for c in rest):  # else the lookups stopped: media wait too
         # Media attached to an item that was not listed either but still exists (a hidden comment filtered
         # out of the listing, an X reply under a deleted post that search no longer reaches) are not looked
         # up: nothing says they went with it (a photo's own lookup may well fail while its comment is

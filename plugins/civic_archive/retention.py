@@ -335,8 +335,8 @@ class RetentionPolicy:
         self.schedule = load_schedule(config.jurisdiction, override)
         self.today = today or datetime.now(timezone.utc).date()
         self.approvers = tuple(settings.approvers) if settings else ()
-        self.approver_logins = dict(getattr(settings, "approver_logins", ()) or ()) if settings else {}
-        self.approver_airflow_users = dict(getattr(settings, "approver_airflow_users", ()) or ()) if settings else {}
+        self.approver_logins = dict(settings.approver_logins) if settings else {}
+        self.approver_airflow_users = dict(settings.approver_airflow_users) if settings else {}
         self.two_person_rule = bool(settings.two_person_rule) if settings else False
         self._status: dict[str | None, SeriesStatus] = {}
         self._series_for: dict[tuple[str, str], str | None] = {}
