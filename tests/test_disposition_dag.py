@@ -7,6 +7,7 @@ session and a SimpleAuthManager user), which stores the response and resumes the
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -43,24 +44,57 @@ def test_disposition_dag_imports_and_shape(dagbag):
     assert dag.task_dict["approve"].defaults is None  # no answer never means yes
 
 
-class Responder(threading.Thread):
-    """Answers every HITL request of the running `disposition` DAG run, as `user`, through Airflow's API handler."""
+class Responder(threading.Thread, logging.Handler):
+    """Answers every HITL request of the running `disposition` DAG run, as `user`, through Airflow's API handler.
 
-    def __init__(self, answers: dict[str, tuple[str, str]], timeout: float = 120):
-        super().__init__(daemon=True)
+    It answers a task only once dag.test() has said it waits for it. dag.test() runs a task, which parks it in
+    AWAITING_INPUT, and then writes the state it got back (AWAITING_INPUT) once more: an answer given between
+    the two writes is overwritten and the run waits forever for an answer already given. That is how this
+    test hung a CI run. dag.test() waits as long as a task awaits input, so this thread must not just die
+    either: a failed attempt (SQLite "database is locked" under load) is tried again on the next poll, and
+    past the deadline it rejects whatever still waits, so the run ends and the test fails instead of hanging."""
+
+    LOGGER = "airflow.sdk.definitions.dag"  # dag.test()'s own: "Waiting for Human-in-the-loop input for tasks: [...]"
+
+    def __init__(self, answers: dict[str, tuple[str, str]], timeout: float = 300):
+        threading.Thread.__init__(self, daemon=True)
+        logging.Handler.__init__(self, logging.INFO)
         self.answers = answers  # task_id -> (option, user id)
+        self.announced: set[str] = set()  # task ids dag.test() said it waits for
         self.answered: list[str] = []
-        self.errors: list[BaseException] = []
+        self.retried: list[BaseException] = []  # attempts that failed and were tried again
+        self.timed_out: list[str] = []  # tasks still waiting at the deadline, rejected to end the run
         self.deadline = time.monotonic() + timeout
         self.stop = threading.Event()
 
-    def run(self):
-        try:
-            self._loop()
-        except BaseException as exc:  # surfaced by the test
-            self.errors.append(exc)
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("Waiting for Human-in-the-loop input") and record.args:
+            self.announced.update(record.args[0])
 
-    def _loop(self):
+    def __enter__(self):
+        logger = logging.getLogger(self.LOGGER)
+        self._level = logger.level
+        logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(5)
+        logger = logging.getLogger(self.LOGGER)
+        logger.removeHandler(self)
+        logger.setLevel(self._level)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self._poll(late=time.monotonic() > self.deadline)
+            except Exception as exc:
+                self.retried.append(exc)
+            time.sleep(0.3)
+
+    def _poll(self, late: bool):
         from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
         from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
         from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
@@ -69,25 +103,31 @@ class Responder(threading.Thread):
         from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
 
-        while not self.stop.is_set() and time.monotonic() < self.deadline:
-            session = Session()
-            try:
-                waiting = session.scalars(select(TaskInstance).where(
-                    TaskInstance.dag_id == "disposition",
-                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
-                for ti in waiting:
-                    if ti.task_id in self.answered or ti.task_id not in self.answers:
-                        continue
+        session = Session()
+        try:
+            waiting = session.scalars(select(TaskInstance).where(
+                TaskInstance.dag_id == "disposition",
+                TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
+            for ti in waiting:
+                if late:
+                    option, user = "Reject", "civic-archive-test-deadline"
+                elif ti.task_id in self.answered or ti.task_id not in self.answers:
+                    continue
+                elif ti.task_id not in self.announced:
+                    continue  # parked, but dag.test() may not have written its state back yet
+                else:
                     option, user = self.answers[ti.task_id]
-                    update_hitl_detail(dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
-                                       update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option]),
-                                       user=SimpleAuthManagerUser(username=user, role="admin"), session=session,
-                                       map_index=ti.map_index)
-                    session.commit()
-                    self.answered.append(ti.task_id)
-            finally:
-                session.close()
-            time.sleep(0.3)
+                update_hitl_detail(dag_id=ti.dag_id, dag_run_id=ti.run_id, task_id=ti.task_id,
+                                   update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option]),
+                                   user=SimpleAuthManagerUser(username=user, role="admin"), session=session,
+                                   map_index=ti.map_index)
+                session.commit()
+                (self.timed_out if late else self.answered).append(ti.task_id)
+        except Exception:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 @pytest.fixture
@@ -104,14 +144,9 @@ def configured(tmp_path, monkeypatch, request):
 
 
 def _run(dagbag, answers):
-    responder = Responder(answers)
-    responder.start()
-    try:
+    with Responder(answers) as responder:
         run = dagbag.get_dag("disposition").test()
-    finally:
-        responder.stop.set()
-        responder.join(5)
-    assert not responder.errors, responder.errors
+    assert not responder.timed_out, f"no answer in time to {responder.timed_out}; retried: {responder.retried}"
     return run, responder
 
 
@@ -151,8 +186,24 @@ def test_rejection_skips_execution(dagbag, configured):
     assert len(rejections) == 1  # the decision is on record in the archive too
 
 
+@pytest.fixture
+def slow_write_back(monkeypatch):
+    """Widens the window in which dag.test() writes back a parked task's state, as a loaded machine does, so
+    a responder answering inside it strands the run (it did, in CI) instead of passing by luck."""
+    from airflow.sdk.execution_time import supervisor
+
+    run_task_in_process = supervisor.run_task_in_process
+
+    def slowly(*args, **kwargs):
+        result = run_task_in_process(*args, **kwargs)
+        time.sleep(1)
+        return result
+
+    monkeypatch.setattr(supervisor, "run_task_in_process", slowly)
+
+
 @pytest.mark.parametrize("configured", [True], indirect=True)
-def test_two_person_rule_waits_for_a_second_approver(dagbag, configured):
+def test_two_person_rule_waits_for_a_second_approver(dagbag, configured, slow_write_back):
     from airflow.utils.state import TaskInstanceState
 
     city, store = configured
