@@ -51,6 +51,7 @@ IDENTITIES: dict[str, list[str]] = {
 PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
               "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
 READY_TIMEOUT = 60.0
+VOLUME_MAX = 5000
 STOP_TIMEOUT = 20.0  # graceful shutdown of filer and volume takes a few seconds, up to ~12 s seen
 
 
@@ -150,6 +151,11 @@ class _Process:
                 self.weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
                 "-admin.ui=false", "-master.telemetry=false",
+                # Each test bucket is a collection with volumes of its own. Left at 0, the volume count is
+                # "free disk space / volume size": on a machine with 36 GB free the suite ran out of volumes
+                # and the last S3 tests failed with 500s ("No writable volumes and no free volumes left").
+                # Volume files are sparse: a high count costs nothing until written.
+                f"-volume.max={VOLUME_MAX}",
                 f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
                 *(f"-{flag}={port}" for flag, port in ports.items()),
             ]

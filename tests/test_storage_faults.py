@@ -193,7 +193,7 @@ def test_an_outage_fails_cleanly_and_the_next_run_resumes(point, mode, fakes, se
         took = time.monotonic() - began
         message = str(failure.value)
         assert f"gave up after {ATTEMPTS} attempts" in message, message
-        assert outage.started_at is not None
+        assert outage.started_at is not None, f"the run failed before the outage began: {message}"
         method, path, query = outage.first
         tries = [e for e in proxy.log if e[1:3] == (method, path) and e[0] >= outage.started_at]
         assert len(tries) == ATTEMPTS, tries  # bounded: the failing operation was tried exactly that often
