@@ -500,6 +500,23 @@ def test_graph_lookup_only_100_33_means_deleted(stub, tmp_path, platform):
     assert [source.exists("post", f"200{n}") for n in range(1, 6)] == [False, None, None, None, True]
 
 
+def test_facebook_direct_read_that_is_refused_falls_back_to_whether_the_item_exists(stub, tmp_path):
+    """A missing comment is read alone with the listing's fields; when that read is refused without saying the
+    comment is gone (a field not allowed on the node, a permission), the plain existence lookup decides, as it
+    did before direct reads: it is not taken for removed. 100/33 still means deleted."""
+    def node(q):
+        if q.get("fields") == "id":
+            return 200, {"id": "789012345678901_1001"}
+        return graph_error(100, "(#100) Tried accessing nonexisting field (comment_count) on node type (Comment)")
+
+    stub.route("/v21.0/789012345678901_1001", node)
+    stub.route("/v21.0/789012345678901_1002", DELETED)
+    source = fb_source(stub, tmp_path)
+    assert source.fetch("comment", "789012345678901_1001") is True
+    assert source.fetch("comment", "789012345678901_1002") is False
+    assert [q.get("fields") for path, q, _ in stub.calls if path.endswith("_1001")][-1] == "id"
+
+
 def test_facebook_lookup_of_an_attachment_without_an_id_of_its_own_asks_for_its_post(stub, tmp_path):
     """Attachments without a `target.id` get an id made up here (`<post>:attachment:<n>`), which the API does
     not know: their post is looked up instead."""

@@ -102,7 +102,11 @@ class FacebookSource(GraphSource):
         try:
             cap, raw = self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": fields})
         except ApiError as exc:
-            return lookup_answer(exc)
+            if lookup_answer(exc) is False:
+                return False
+            # Not conclusive (a field this node or token does not allow, say): ask whether it exists at all,
+            # as before there was a direct read, rather than take it for removed.
+            return self.exists(kind, platform_id)
         if not isinstance(raw, dict) or "created_time" not in raw:
             return True  # it exists, but the answer does not carry the item (fields not granted)
         try:

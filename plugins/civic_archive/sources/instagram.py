@@ -224,7 +224,9 @@ class InstagramSource(GraphSource):
         try:
             cap, raw = self._graph(f"{self.account.api_base_url}/{path_segment(platform_id)}", {"fields": fields})
         except ApiError as exc:
-            return lookup_answer(exc)
+            if lookup_answer(exc) is False:
+                return False
+            return self.exists(kind, platform_id)  # not conclusive (a field refused): does it exist at all?
         try:
             if kind == "post":
                 return self._post(raw, cap, self._children(raw, cap))
