@@ -34,17 +34,20 @@ def demo(tmp_path_factory):
     """Three nights of the demo city, with a post holding markup, a named resident's comment, a hidden and a
     deleted comment, and an edit. Returns the pristine archive folder and what was done."""
     from civic_archive.fakes import FakePlatforms, World
+    from civic_archive.fakes.world import Media
 
     root = tmp_path_factory.mktemp("demo") / "archive"
     with FakePlatforms(World.demo()) as fakes:
         world = fakes.world
         post = world.add_post(ACCOUNT, SCRIPT_POST)
         named = world.add_comment(post, "Will the pool open at 6? " + "thanks", author=RESIDENT)
-        hidden = world.add_comment(post, "This comment gets hidden by the city")
+        hidden = world.add_comment(post, "This comment gets hidden by the city",
+                                   media=(Media("photo", "hidden-comment-photo.jpg", 32, 24),))
         gone = world.add_comment(post, "This comment gets deleted later")
         reply = world.add_comment(named, f"Replying to {RESIDENT}: yes, at six")
         harvest_demo(fakes, f"file://{root}", nights=1)
         world.hide(hidden)
+        fakes.faults.fb_hidden_in_listings = False  # the hidden comment is read alone; its photo stays "live"
         world.delete(gone)
         world.edit(post, SCRIPT_POST + " (updated)")
         fakes.world.next_night()
@@ -130,6 +133,11 @@ def test_hidden_and_removed_only_when_asked(store, tmp_path, demo):
     moderated = ("hidden", "removed", "deleted")
     assert not [r for r in without if r["status"] in moderated or r["item_status"] in moderated]
     assert not {ids["hidden"], ids["gone"]} & {r["platform_id"] for r in without}
+    # nor the photo of the hidden comment, though the photo's own rows still say live (its comment was left
+    # out of the listing, so the photo was not seen again): it goes with its comment
+    assert not [r for r in without if r["kind"] == "media" and r["parent_platform_id"] == ids["hidden"]]
+    photo = [r for r in with_ if r["kind"] == "media" and r["parent_platform_id"] == ids["hidden"]]
+    assert photo and photo[-1]["status"] == "live"
     by_id = {}
     for r in with_:
         by_id.setdefault(r["platform_id"], []).append(r)
@@ -142,6 +150,7 @@ def test_hidden_and_removed_only_when_asked(store, tmp_path, demo):
     assert [r["version"] for r in post] == [1, 2] and post[0]["text"] == SCRIPT_POST  # every version
     view = (tmp_path / "a" / "data" / "view" / "index.html").read_text()
     assert "This comment gets hidden by the city" not in view and "This comment gets deleted later" not in view
+    assert "hidden-comment-photo" not in json.dumps(without, default=str)
 
 
 def test_text_query_and_dates(store, tmp_path, demo):

@@ -13,7 +13,8 @@ moderation timeline (JSON: version, status, captured_at, removed_detected_at per
 
 Hidden, removed and deleted content is left out unless `include_removed`: then items whose latest status is
 hidden/removed/deleted are dropped, and so are the hidden/removed/deleted versions of items that are live
-again (their moderation history is itself not-yet-public moderation data).
+again (their moderation history is itself not-yet-public moderation data), and the photos and videos of an
+item whose latest status is hidden/removed/deleted, whatever their own rows say.
 
 Holds placed for a request use the same criteria (`holds.Hold`), whose matching is wider (a day either side,
 raw JSON searched too), so a request's hold always covers at least what this search returns.
@@ -95,8 +96,15 @@ def find(store: ArchiveStore, criteria: Criteria, *, keys: list[str] | None = No
     if not scanned:
         return None
     where, params = _where(criteria)
-    hide = "" if criteria.include_removed else (
-        "WHERE v.item_status NOT IN ('hidden', 'removed', 'deleted') AND v.status NOT IN ('hidden', 'removed', 'deleted')")
+    # A photo goes with what it is attached to: hidden with a hidden comment even where its own rows still say
+    # live (a comment left out of the listing once hidden takes its photo out of sight with it).
+    hide = "" if criteria.include_removed else """
+        WHERE v.item_status NOT IN ('hidden', 'removed', 'deleted') AND v.status NOT IN ('hidden', 'removed', 'deleted')
+          AND NOT (v.kind = 'media' AND EXISTS (
+              SELECT 1 FROM rows p WHERE p.account_id = v.account_id AND p.kind <> 'media'
+                AND p.platform_id = v.parent_platform_id
+              GROUP BY p.kind, p.platform_id
+              HAVING last(p.status ORDER BY p.version) IN ('hidden', 'removed', 'deleted')))"""
     cols = ", ".join(f"v.{c}" for c in COLUMNS)
     sql = f"""
         WITH rows AS (SELECT * FROM {{rows}}),
