@@ -43,7 +43,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from civic_archive import SOFTWARE, auditlog, holds as holds_mod, identity, manifest, recordscan
+from civic_archive import SOFTWARE, auditlog, holds as holds_mod, identity, recordscan
 from civic_archive.retention import RetentionPolicy
 from civic_archive.storage import ArchiveStore, LocalStore, ObjectExists, ObjectMissing, StorageError
 
