@@ -151,6 +151,15 @@ def test_hidden_and_removed_only_when_asked(store, tmp_path, demo):
     view = (tmp_path / "a" / "data" / "view" / "index.html").read_text()
     assert "This comment gets hidden by the city" not in view and "This comment gets deleted later" not in view
     assert "hidden-comment-photo" not in json.dumps(without, default=str)
+    # Nor in the evidence: a comments page that evidences the responsive comments held them too; its record
+    # is a conversion record with their text and author taken out, referring to the original.
+    for path, data in _all_bytes(tmp_path / "a"):
+        for text in (b"This comment gets hidden by the city", b"This comment gets deleted later"):
+            assert text not in data, path
+    log = list(csv.DictReader(open(tmp_path / "a" / "data" / "redaction-log.csv", encoding="utf-8")))
+    assert log and all(e["profile"] == "moderated-content" for e in log)
+    evidence = b"".join(d for p, d in _all_bytes(tmp_path / "b") if p.suffix == ".gz")
+    assert b"This comment gets hidden by the city" in evidence  # asked for: the original records
 
 
 def test_text_query_and_dates(store, tmp_path, demo):
@@ -398,3 +407,25 @@ def test_the_custody_record_names_the_airflow_user_who_triggered_the_export():
         "pat.clerk (Airflow user; form says: requested by Mayor's office)"
     assert export._run_by("pat.clerk", None) == export._run_by("pat.clerk", "pat.clerk") == "pat.clerk"
     assert export._run_by(None, None) == "airflow"
+
+
+def test_withheld_items_are_blanked_in_api_answers_of_every_shape():
+    """What `_without` takes out of an evidence record: every value of a withheld item but its id, on the
+    shapes the platforms answer with; the replies it carries and the other items stay as they are."""
+    ig = {"data": [{"id": "c1", "text": "hidden words", "username": "someone", "hidden": True,
+                    "replies": {"data": [{"id": "r1", "text": "a reply", "username": "other"}]}},
+                   {"id": "c2", "text": "kept", "username": "resident"}]}
+    assert export._without(ig, {"c1"}) == 2
+    assert ig["data"][0] == {"id": "c1", "text": "[REDACTED]", "username": "[REDACTED]", "hidden": True,
+                             "replies": {"data": [{"id": "r1", "text": "a reply", "username": "other"}]}}
+    assert ig["data"][1]["text"] == "kept"
+    fb = {"data": [{"id": "p_1", "message": "gone", "from": {"name": "Pat", "id": "55"}, "is_hidden": False}]}
+    assert export._without(fb, {"p_1"}) == 3 and fb["data"][0]["from"] == {"name": "[REDACTED]", "id": "[REDACTED]"}
+    yt = {"items": [{"id": "t1", "snippet": {"topLevelComment": {"id": "t1", "snippet": {
+        "textDisplay": "spam", "authorDisplayName": "x"}}}, "replies": {"comments": [
+            {"id": "t1.a", "snippet": {"textDisplay": "fine"}}]}}]}
+    assert export._without(yt, {"t1"}) >= 3
+    assert "spam" not in json.dumps(yt) and "fine" in json.dumps(yt)
+    x = {"data": [{"id": "9", "text": "withheld"}, {"id": "10", "text": "ok"}]}
+    assert export._without(x, {"9"}) == 1 and x["data"][1]["text"] == "ok"
+    assert export._without({"data": []}, {"9"}) == 0

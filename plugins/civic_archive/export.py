@@ -6,11 +6,13 @@
                                              evidence_offset, evidence_length; media_evidence_* for attachments)
     data/evidence/*.warc.gz                  per archived WARC file: its warcinfo record, then the exact records
                                              behind the rows (gzip members copied byte for byte; a record that
-                                             holds a redacted value becomes a `conversion` record with
+                                             holds a redacted value, or hidden/removed/deleted content
+                                             not asked for, becomes a `conversion` record with
                                              WARC-Refers-To naming the original)
     data/view/index.html                     the offline thread view (exportview)
     data/summary.md, data/summary.json       counts, statutory deadline, what was included
-    data/redaction-log.csv                   (with a redaction profile) what was blanked where, and why
+    data/redaction-log.csv                   (with a redaction profile, or content withheld from evidence)
+                                             what was blanked where, and why
     data/chain-of-custody.json               who, when, parameters, counts, software, source objects, hold, and
                                              the sha256 of every other file in data/
 
@@ -41,7 +43,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from civic_archive import SOFTWARE, __version__, exportview, identity, manifest, recordscan, records_request, search
 from civic_archive.records import ARROW_SCHEMA
-from civic_archive.redaction_profiles import Redactor
+from civic_archive.redaction_profiles import MARK, Redactor
 from civic_archive.redaction_profiles import load as load_profile
 from civic_archive.warc import Sha256WARCWriter
 
@@ -121,28 +123,90 @@ def gzip_member(fh, offset: int, length: int | None = None) -> bytes:
     return bytes(buf[:len(buf) - len(inflater.unused_data)])
 
 
-def _conversion(member: bytes, redactor: Redactor) -> tuple[bytes, str] | None:
-    """If the record holds a redacted value: a `conversion` record with it blanked, and its id."""
+WITHHELD = "moderated-content"  # the redaction log's name for what --include-removed would have brought
+WITHHELD_REASON = ("hidden, removed or deleted content that the request did not ask for (--include-removed not "
+                   "given): taken out of the evidence records it shares with responsive records")
+CHILD_KEYS = {"replies", "comments", "data"}  # lists of other items nested in an item (IG and YouTube replies)
+
+
+def _without(doc: Any, withheld: set[str]) -> int:
+    """Blank, in a parsed API answer, every value of the items in `withheld` but their own `id` (their text,
+    author, attachment...), leaving the other items they carry (replies) to be judged on their own. Returns
+    how many values were blanked."""
+    def blank_all(node: Any) -> tuple[Any, int]:
+        if isinstance(node, str):
+            return (MARK, 1) if node else (node, 0)
+        if isinstance(node, dict):
+            n = 0
+            for k, v in node.items():
+                node[k], m = blank_all(v)
+                n += m
+            return node, n
+        if isinstance(node, list):
+            n = 0
+            for i, v in enumerate(node):
+                node[i], m = blank_all(v)
+                n += m
+            return node, n
+        return node, 0
+
+    count = 0
+    if isinstance(doc, dict):
+        if doc.get("id") in withheld:
+            for k, v in doc.items():
+                if k != "id" and k not in CHILD_KEYS:
+                    doc[k], m = blank_all(v)
+                    count += m
+        for v in doc.values():
+            count += _without(v, withheld)
+    elif isinstance(doc, list):
+        for v in doc:
+            count += _without(v, withheld)
+    return count
+
+
+def _conversion(member: bytes, redactor: Redactor, withheld: set[str] = frozenset()) -> tuple[bytes, str] | None:
+    """If the record holds a redacted value, or an item the package withholds: a `conversion` record with them
+    blanked, and its id."""
     plain = zlib.decompress(member, 16 + zlib.MAX_WBITS)
-    _, n = redactor.data(plain)
-    if not n:
+    active = redactor.profile.active
+    redact = active and redactor.data(plain)[1]
+    withhold = {i for i in withheld if i.encode() in plain}
+    if not redact and not withhold:
         return None
     record = next(iter(ArchiveIterator(io.BytesIO(member))))
     original_id = record.rec_headers.get_header("WARC-Record-ID")
     payload = record.content_stream().read()
+    taken = 0
+    if withhold:
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            doc = None  # not an API answer (media bytes): nothing of an item's text to take out
+        if doc is not None:
+            taken = _without(doc, withhold)
+            if taken:
+                payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = record.http_headers.to_str().encode("utf-8") if record.http_headers else b""
-    redacted, count = redactor.data(headers + payload)
+    body, count = redactor.data(headers + payload) if active else (headers + payload, 0)
+    if not count and not taken:
+        return None
     out = io.BytesIO()
     writer = Sha256WARCWriter(out, gzip=True, warc_version="1.1")
     conv = writer.create_warc_record(
         record.rec_headers.get_header("WARC-Target-URI") or "urn:x-civic-archive:redacted", "conversion",
-        payload=io.BytesIO(redacted), length=len(redacted),
+        payload=io.BytesIO(body), length=len(body),
         warc_content_type="application/http; msgtype=response" if record.http_headers else
         (record.rec_headers.get_header("Content-Type") or "application/octet-stream"),
         warc_headers_dict={"WARC-Refers-To": original_id,
                            "WARC-Date": record.rec_headers.get_header("WARC-Date")})
     writer.write_record(conv)
-    redactor.note_evidence(original_id, "warc record (replaced by a redacted conversion record)", count)
+    if count:
+        redactor.note_evidence(original_id, "warc record (replaced by a redacted conversion record)", count)
+    if taken:
+        redactor.log.append({"record_id": original_id, "where": "warc record (replaced by a conversion record "
+                             f"without item(s) {', '.join(sorted(withhold))})", "occurrences": taken,
+                             "profile": WITHHELD, "reason": WITHHELD_REASON})
     return out.getvalue(), conv.rec_headers.get_header("WARC-Record-ID")
 
 
@@ -151,7 +215,8 @@ def _record_id(member: bytes) -> str:
 
 
 def write_evidence(store, rows: list[dict[str, Any]], folder: Path, redactor: Redactor | None,
-                   files: recordscan.LocalFiles) -> dict[tuple[str, int], tuple[str, int, int, str]]:
+                   files: recordscan.LocalFiles, withheld: set[str] = frozenset()
+                   ) -> dict[tuple[str, int], tuple[str, int, int, str]]:
     """Cut the records behind `rows` (and their attachments) into `folder`, one .warc.gz per archived WARC
     file, each opening with that file's warcinfo. Returns (warc_file, offset) -> (package path, offset,
     length, record id in the package)."""
@@ -173,8 +238,8 @@ def write_evidence(store, rows: list[dict[str, Any]], folder: Path, redactor: Re
                     continue
                 member = gzip_member(src, offset, wanted[warc_file][offset])
                 record_id = None
-                if redactor is not None and redactor.profile.active:
-                    converted = _conversion(member, redactor)
+                if redactor is not None and (redactor.profile.active or withheld):
+                    converted = _conversion(member, redactor, withheld)
                     if converted:
                         member, record_id = converted
                 pos = out.tell()
@@ -244,7 +309,10 @@ def _summary_md(meta: dict[str, Any]) -> str:
              f"- Business days: {d.get('holidays_counted', '')}; not counted: {d.get('holidays_not_counted', '')}",
              f"- Hold: {meta.get('hold_id') or 'none placed'} (released when the request is closed: "
              f"`civic-archive request close {meta['request_id']}`)",
-             f"- Hidden/removed/deleted content included: {'yes' if meta['parameters']['include_removed'] else 'no'}",
+             f"- Hidden/removed/deleted content included: {'yes' if meta['parameters']['include_removed'] else 'no'}"
+             + ("" if meta['parameters']['include_removed'] else
+                f" (taken out of {meta['counts'].get('evidence records withholding moderated content', 0)} evidence "
+                "record(s) that also held responsive content: see redaction-log.csv)"),
              f"- Redaction profile: {meta['parameters']['redaction_profile']} ({meta['redactions']} redaction(s); "
              "see redaction-log.csv)", "", "## Counts", ""]
     lines += [f"- {k}: {v}" for k, v in meta["counts"].items()]
@@ -264,6 +332,25 @@ def _related_rows(store, keys: list[str], record_ids: set[str], files) -> list[d
     table = recordscan.query_rows(store, keys, "SELECT account_id, kind, author_id, author_name FROM {rows} "
                                   "WHERE list_contains($ids, warc_record_id)", {"ids": sorted(record_ids)}, files)
     return table.to_pylist() if table is not None else []
+
+
+def _withheld(store, keys: list[str], rows: list[dict[str, Any]], files) -> set[str]:
+    """Platform ids of the items that share an evidence record with `rows` and are hidden, removed or deleted
+    (now, or in the version that record evidences), other than the responsive items themselves."""
+    ids = sorted({r["warc_record_id"] for r in rows if r.get("warc_record_id")})
+    if not keys or not ids:
+        return set()
+    table = recordscan.query_rows(store, keys, """
+        SELECT DISTINCT platform_id FROM (
+            SELECT platform_id, status, warc_record_id,
+                   last(status ORDER BY version) OVER (PARTITION BY account_id, kind, platform_id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS item_status
+            FROM {rows})
+        WHERE list_contains($ids, warc_record_id)
+          AND (status IN ('hidden', 'removed', 'deleted') OR item_status IN ('hidden', 'removed', 'deleted'))""",
+        {"ids": ids}, files)
+    found = set(table.column("platform_id").to_pylist()) if table is not None else set()
+    return found - {r["platform_id"] for r in rows}
 
 
 def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: bool = True,
@@ -316,7 +403,11 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
             bag = tmp_root / "bag"
             data = bag / "data"
             data.mkdir(parents=True)
-            where = write_evidence(store, rows, data / "evidence", redactor, files)
+            # Hidden, removed and deleted items not asked for are taken out of the evidence records they share
+            # with responsive ones (a comments page), as they are left out of the rows.
+            withheld = set() if req.criteria.include_removed else _withheld(
+                store, recordscan.prune_keys(keys, accounts=sorted({r["account_id"] for r in rows})), rows, files)
+            where = write_evidence(store, rows, data / "evidence", redactor, files, withheld)
         except BaseException:
             shutil.rmtree(tmp_root, ignore_errors=True)
             raise
@@ -339,6 +430,9 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
             counts[f"rows status {r['status']}"] = counts.get(f"rows status {r['status']}", 0) + 1
         counts["evidence files"] = len(list((data / "evidence").glob("*.warc.gz")))
         counts["evidence records"] = len(where)
+        if not req.criteria.include_removed:
+            counts["evidence records withholding moderated content"] = len(
+                {e["record_id"] for e in redactor.log if e["profile"] == WITHHELD})
         dl = records_request.deadline(jurisdiction, received, req.closed_days)
         params = req.parameters()
         params.update(jurisdiction=jurisdiction, requester=requester,
@@ -353,7 +447,7 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         (data / "summary.md").write_text(_summary_md(meta), encoding="utf-8")
         (data / "summary.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False, default=str) + "\n",
                                            encoding="utf-8")
-        if profile.active:
+        if profile.active or redactor.log:
             with open(data / "redaction-log.csv", "x", newline="", encoding="utf-8") as fh:
                 w = csv.DictWriter(fh, fieldnames=["record_id", "where", "occurrences", "profile", "reason"])
                 w.writeheader()
