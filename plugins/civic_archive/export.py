@@ -189,8 +189,8 @@ def _conversion(member: bytes, redactor: Redactor, withheld: set[str] = frozense
                 payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = record.http_headers.to_str().encode("utf-8") if record.http_headers else b""
     body, count = redactor.data(headers + payload) if active else (headers + payload, 0)
-    if not count and not taken:
-        return None
+    if not redact and not taken:
+        return None  # the withheld ids were there, but not as items of an API answer
     out = io.BytesIO()
     writer = Sha256WARCWriter(out, gzip=True, warc_version="1.1")
     conv = writer.create_warc_record(
