@@ -218,6 +218,25 @@ def test_two_person_rule_counts_people_not_names(env, tmp_path):
     assert disposition.quorum(store, pid, sha(pid), policy).met
 
 
+def test_two_person_rule_finds_the_pair_that_counting_in_time_order_misses(env, tmp_path):
+    """Clerk approved by Pat, clerk again by Kim, then attorney by Pat: Kim (as clerk) and Pat (as attorney)
+    are two approvers and two people, so the rule is met, though counting in time order stops at one."""
+    city, store, _, _ = env
+    two = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule, two_person_rule=True,
+                      approvers=[{"name": "clerk", "logins": ["pat", "kim"]},
+                                 {"name": "attorney", "logins": ["lee", "pat"]}])
+    policy = RetentionPolicy(two, today=TODAY)
+    pid = disposition.plan(store, two, policy=policy, save=True)[0]["plan_id"]
+    sha = hashlib.sha256(disposition.load_plan(store, pid)[2]).hexdigest()
+    disposition.approve(store, two, pid, approver="clerk", policy=policy, acted_by="login:pat")
+    disposition.approve(store, two, pid, approver="clerk", policy=policy, acted_by="login:kim")
+    disposition.approve(store, two, pid, approver="attorney", policy=policy, acted_by="login:pat")
+    q = disposition.quorum(store, pid, sha, policy)
+    assert q.met and q.describe() == "2 of 2 approval(s) (attorney, clerk)"
+    assert sorted(a["acted_by"] for a in q.approvals) == ["login:kim", "login:pat"]
+    assert disposition.execute(store, two, pid, policy=policy).destroyed
+
+
 def test_an_approver_bound_to_logins_approves_only_from_them(env, tmp_path):
     city, store, _, _ = env
     bound = city_config(city.archive, accounts_of(city), schedule=city.retention.schedule,

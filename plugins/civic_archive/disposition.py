@@ -649,6 +649,17 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
         names.add(a["approver"])
         people.update(dict.fromkeys(ids, a["approver"]))
         counted.append(a)
+    if len(counted) < needed == 2:
+        # Counting in time order can miss a pair: clerk by Pat, clerk again by Kim, attorney by Pat counts one,
+        # though Kim (as clerk) and Pat (as attorney) are two approvers and two people. The pair completed
+        # first, if there is one, counts.
+        ordered = sorted(approvals, key=lambda a: a["decided_at"])
+        pair = next(([a, b] for j, b in enumerate(ordered) for a in ordered[:j]
+                     if a["approver"] != b["approver"] and not ids_of[a["key"]] & ids_of[b["key"]]), None)
+        if pair:
+            keys = {a["key"] for a in pair}
+            ignored = [why for why in ignored if why.split(": ", 1)[0] not in keys]
+            counted = pair
     return Quorum(not rejections and len(counted) >= needed, counted, rejections, ignored, needed)
 
 
