@@ -635,8 +635,9 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
                  "acted_by": acted_by(doc), "key": key, "sha256": hashlib.sha256(data).hexdigest()}
         (rejections if doc.get("decision") == "reject" else approvals).append(entry)
         ids_of[key] = _who(doc)[1]
+    ordered = sorted(approvals, key=lambda a: a["decided_at"])
     counted, names, people = [], set(), {}
-    for a in sorted(approvals, key=lambda a: a["decided_at"]):
+    for a in ordered:
         ids = ids_of[a["key"]]
         if a["approver"] in names:
             continue  # the same approver again
@@ -653,7 +654,6 @@ def quorum(store: ArchiveStore, plan_id: str, plan_sha256: str, policy: Retentio
         # Counting in time order can miss a pair: clerk by Pat, clerk again by Kim, attorney by Pat counts one,
         # though Kim (as clerk) and Pat (as attorney) are two approvers and two people. The pair completed
         # first, if there is one, counts.
-        ordered = sorted(approvals, key=lambda a: a["decided_at"])
         pair = next(([a, b] for j, b in enumerate(ordered) for a in ordered[:j]
                      if a["approver"] != b["approver"] and not ids_of[a["key"]] & ids_of[b["key"]]), None)
         if pair:

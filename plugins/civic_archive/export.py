@@ -325,32 +325,24 @@ def _summary_md(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _related_rows(store, keys: list[str], record_ids: set[str], files) -> list[dict[str, Any]]:
-    """Rows anywhere in these records files evidenced by the same WARC records (other commenters on a page)."""
-    if not keys or not record_ids:
-        return []
-    table = recordscan.query_rows(store, keys, "SELECT account_id, kind, author_id, author_name FROM {rows} "
-                                  "WHERE list_contains($ids, warc_record_id)", {"ids": sorted(record_ids)}, files)
-    return table.to_pylist() if table is not None else []
-
-
-def _withheld(store, keys: list[str], rows: list[dict[str, Any]], files) -> set[str]:
-    """Platform ids of the items that share an evidence record with `rows` and are hidden, removed or deleted
-    (now, or in the version that record evidences), other than the responsive items themselves."""
+def _sharing_evidence(store, keys: list[str], rows: list[dict[str, Any]], files) -> list[dict[str, Any]]:
+    """Rows anywhere in these records files evidenced by the same WARC records as `rows` (other commenters on
+    a page), each with its item's latest status (`item_status`)."""
     ids = sorted({r["warc_record_id"] for r in rows if r.get("warc_record_id")})
     if not keys or not ids:
-        return set()
+        return []
     table = recordscan.query_rows(store, keys, """
-        SELECT DISTINCT platform_id FROM (
-            SELECT platform_id, status, warc_record_id,
-                   last(status ORDER BY version) OVER (PARTITION BY account_id, kind, platform_id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS item_status
-            FROM {rows})
-        WHERE list_contains($ids, warc_record_id)
-          AND (status IN ('hidden', 'removed', 'deleted') OR item_status IN ('hidden', 'removed', 'deleted'))""",
+        WITH r AS (SELECT * FROM {rows}),
+        shared AS (SELECT account_id, kind, platform_id, author_id, author_name, status FROM r
+                   WHERE list_contains($ids, warc_record_id)),
+        latest AS (SELECT r.account_id, r.kind, r.platform_id, last(r.status ORDER BY r.version) AS item_status
+                   FROM r SEMI JOIN shared s
+                     ON r.account_id = s.account_id AND r.kind = s.kind AND r.platform_id = s.platform_id
+                   GROUP BY r.account_id, r.kind, r.platform_id)
+        SELECT s.*, l.item_status FROM shared s JOIN latest l
+          ON s.account_id = l.account_id AND s.kind = l.kind AND s.platform_id = l.platform_id""",
         {"ids": ids}, files)
-    found = set(table.column("platform_id").to_pylist()) if table is not None else set()
-    return found - {r["platform_id"] for r in rows}
+    return table.to_pylist() if table is not None else []
 
 
 def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: bool = True,
@@ -393,20 +385,24 @@ def export(store, req: ExportRequest, out: str | os.PathLike, *, place_hold: boo
         requester = req.requester or doc.get("requester")
         received = req.received or (date.fromisoformat(doc["received"]) if doc.get("received") else None)
         redactor = Redactor(profile)
+        related = []
+        if profile.active or not req.criteria.include_removed:
+            related = _sharing_evidence(store, recordscan.prune_keys(keys, accounts=sorted(
+                {r["account_id"] for r in rows})), rows, files)
         if profile.active:
-            accounts = sorted({r["account_id"] for r in rows})
-            related = _related_rows(store, recordscan.prune_keys(keys, accounts=accounts),
-                                    {r["warc_record_id"] for r in rows if r.get("warc_record_id")}, files)
             redactor.collect(rows + related)
+        # Hidden, removed and deleted items not asked for are taken out of the evidence records they share with
+        # responsive ones (a comments page), as they are left out of the rows: hidden etc. now, or in the
+        # version that record holds.
+        moderated = set(search.MODERATED)
+        withheld = set() if req.criteria.include_removed else (
+            {r["platform_id"] for r in related if {r["status"], r["item_status"]} & moderated}
+            - {r["platform_id"] for r in rows})
         tmp_root = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
         try:
             bag = tmp_root / "bag"
             data = bag / "data"
             data.mkdir(parents=True)
-            # Hidden, removed and deleted items not asked for are taken out of the evidence records they share
-            # with responsive ones (a comments page), as they are left out of the rows.
-            withheld = set() if req.criteria.include_removed else _withheld(
-                store, recordscan.prune_keys(keys, accounts=sorted({r["account_id"] for r in rows})), rows, files)
             where = write_evidence(store, rows, data / "evidence", redactor, files, withheld)
         except BaseException:
             shutil.rmtree(tmp_root, ignore_errors=True)
