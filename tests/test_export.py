@@ -429,3 +429,63 @@ def test_withheld_items_are_blanked_in_api_answers_of_every_shape():
     x = {"data": [{"id": "9", "text": "withheld"}, {"id": "10", "text": "ok"}]}
     assert export._without(x, {"9"}) == 1 and x["data"][1]["text"] == "ok"
     assert export._without({"data": []}, {"9"}) == 0
+
+
+def test_withheld_x_posts_take_what_only_they_refer_to_out_of_includes():
+    """An X answer names a post's author, photos and the posts it quotes under `includes`. Once a hidden reply
+    is blanked, what only it referred to goes too (its author's name, its photo): what a post left in the
+    answer refers to stays, directly or through a post it quotes."""
+    doc = {"data": [
+        {"id": "9", "text": "hidden words", "author_id": "u9", "in_reply_to_user_id": "city",
+         "attachments": {"media_keys": ["3_9"]}, "referenced_tweets": [{"type": "replied_to", "id": "1"}]},
+        {"id": "10", "text": "kept", "author_id": "u10", "in_reply_to_user_id": "city",
+         "referenced_tweets": [{"type": "quoted", "id": "7"}]}],
+        "includes": {
+            "users": [{"id": "u9", "name": "Hidden Author", "username": "hidden_author"},
+                      {"id": "u10", "name": "Kept Author", "username": "kept_author"},
+                      {"id": "city", "name": "City of Example", "username": "cityofexample"},
+                      {"id": "u7", "name": "Quoted", "username": "quoted_author"}],
+            "media": [{"media_key": "3_9", "type": "photo", "url": "https://pbs.twimg.com/media/hidden.jpg"}],
+            "tweets": [{"id": "7", "text": "quoted words", "author_id": "u7"},
+                       {"id": "1", "text": "the city's post", "author_id": "city"}]},
+        "meta": {"result_count": 2}}
+    taken = export._without(doc, {"9"})
+    taken += export._orphaned_includes(doc)
+    text = json.dumps(doc)
+    for gone in ("hidden_author", "Hidden Author", "hidden.jpg", "3_9", "hidden words"):
+        assert gone not in text
+    users = {u["username"] for u in doc["includes"]["users"]}
+    assert users == {"[REDACTED]", "kept_author", "cityofexample", "quoted_author"}
+    # the city's post was referred to only by the hidden reply: blanked too (the archive keeps it as captured)
+    assert [t["text"] for t in doc["includes"]["tweets"]] == ["quoted words", "[REDACTED]"]
+    assert taken == 6 + 3 + 3 + 3  # the reply's 6 values, its author, its photo, the post only it replied to
+    assert export._orphaned_includes({"data": [{"id": "1"}]}) == 0
+
+
+def test_a_deleted_x_reply_leaves_no_trace_of_its_author_in_the_evidence(tmp_path):
+    """X names each post's author under `includes.users` of the answer. A reply deleted since it was captured
+    is withheld from an export made without --include-removed; the page that evidences its sibling reply named
+    the deleted reply's author there, and still did after the reply itself was blanked."""
+    from civic_archive.fakes import FakePlatforms, World
+    from civic_archive.fakes.world import Author
+
+    root = tmp_path / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        world = fakes.world
+        post = world.add_post("city-x", "Leaf pickup starts Monday")
+        kept = world.add_comment(post, "Which streets first?", author=Author("8101", "Kept Resident", "kept_resident"))
+        gone = world.add_comment(post, "A reply its author deletes",
+                                 author=Author("8102", "Gone Resident", "gone_resident"))
+        harvest_demo(fakes, f"file://{root}", nights=1, accounts=["city-x"])
+        world.delete(gone)
+        harvest_demo(fakes, f"file://{root}", nights=2, accounts=["city-x"])
+    store = LocalStore(root)
+    without = run(store, tmp_path, "a", request_id="R-x", accounts=["city-x"], query="Which streets")
+    assert {r["platform_id"] for r in package_rows(without.path)} == {kept}
+    evidence = b"".join(d for p, d in _all_bytes(without.path) if p.suffix == ".gz")
+    assert b"kept_resident" in evidence  # the responsive reply's own page is there
+    for trace in (b"gone_resident", b"Gone Resident", b"A reply its author deletes"):
+        assert trace not in evidence
+    with_ = run(store, tmp_path, "b", request_id="R-xb", accounts=["city-x"], query="Which streets",
+                include_removed=True)
+    assert b"gone_resident" in b"".join(d for p, d in _all_bytes(with_.path) if p.suffix == ".gz")

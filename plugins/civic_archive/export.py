@@ -129,39 +129,83 @@ WITHHELD_REASON = ("hidden, removed or deleted content that the request did not 
 CHILD_KEYS = {"replies", "comments", "data"}  # lists of other items nested in an item (IG and YouTube replies)
 
 
+def _blank_all(node: Any) -> tuple[Any, int]:
+    """`node` with every non-empty string in it replaced by MARK, and how many were."""
+    if isinstance(node, str):
+        return (MARK, 1) if node else (node, 0)
+    if isinstance(node, dict):
+        n = 0
+        for k, v in node.items():
+            node[k], m = _blank_all(v)
+            n += m
+        return node, n
+    if isinstance(node, list):
+        n = 0
+        for i, v in enumerate(node):
+            node[i], m = _blank_all(v)
+            n += m
+        return node, n
+    return node, 0
+
+
 def _without(doc: Any, withheld: set[str]) -> int:
     """Blank, in a parsed API answer, every value of the items in `withheld` but their own `id` (their text,
     author, attachment...), leaving the other items they carry (replies) to be judged on their own. Returns
     how many values were blanked."""
-    def blank_all(node: Any) -> tuple[Any, int]:
-        if isinstance(node, str):
-            return (MARK, 1) if node else (node, 0)
-        if isinstance(node, dict):
-            n = 0
-            for k, v in node.items():
-                node[k], m = blank_all(v)
-                n += m
-            return node, n
-        if isinstance(node, list):
-            n = 0
-            for i, v in enumerate(node):
-                node[i], m = blank_all(v)
-                n += m
-            return node, n
-        return node, 0
-
     count = 0
     if isinstance(doc, dict):
         if doc.get("id") in withheld:
             for k, v in doc.items():
                 if k != "id" and k not in CHILD_KEYS:
-                    doc[k], m = blank_all(v)
+                    doc[k], m = _blank_all(v)
                     count += m
         for v in doc.values():
             count += _without(v, withheld)
     elif isinstance(doc, list):
         for v in doc:
             count += _without(v, withheld)
+    return count
+
+
+# X answers carry what their posts refer to under `includes`, each kind keyed by this field.
+INCLUDES_KEYS = {"users": "id", "media": "media_key", "tweets": "id", "places": "id", "polls": "id"}
+
+
+def _strings(node: Any, out: set[str]) -> set[str]:
+    if isinstance(node, str):
+        out.add(node)
+    elif isinstance(node, dict):
+        for v in node.values():
+            _strings(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _strings(v, out)
+    return out
+
+
+def _orphaned_includes(doc: Any) -> int:
+    """Once withheld posts are blanked, blank whole (their ids too) the `includes` objects of an X answer that
+    nothing left refers to: the author, photos or poll of a hidden reply would otherwise still be named there.
+    An included post keeps what it refers to only while something left refers to it. Returns how many values
+    were blanked."""
+    includes = doc.get("includes") if isinstance(doc, dict) else None
+    if not isinstance(includes, dict):
+        return 0
+    refs = _strings({k: v for k, v in doc.items() if k != "includes"}, set())
+    pending = [t for t in includes.get("tweets") or [] if isinstance(t, dict)]
+    while True:  # an included post that is referred to refers to more (its author, a post it quotes)
+        reached = [t for t in pending if t.get("id") in refs]
+        if not reached:
+            break
+        pending = [t for t in pending if t.get("id") not in refs]
+        for tweet in reached:
+            _strings(tweet, refs)
+    count = 0
+    for name, key in INCLUDES_KEYS.items():
+        entries = includes.get(name)
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get(key) not in refs:
+                count += _blank_all(entry)[1]
     return count
 
 
@@ -186,6 +230,7 @@ def _conversion(member: bytes, redactor: Redactor, withheld: set[str] = frozense
         if doc is not None:
             taken = _without(doc, withhold)
             if taken:
+                taken += _orphaned_includes(doc)
                 payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = record.http_headers.to_str().encode("utf-8") if record.http_headers else b""
     body, count = redactor.data(headers + payload) if active else (headers + payload, 0)
