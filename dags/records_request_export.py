@@ -16,7 +16,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "export-request.schema.json").read_text())
 DEFAULTS = {"request_id": "", "requester": None, "received": None, "accounts": [], "since": None, "until": None,
-            "query": None, "include_removed": False, "redaction_profile": "none", "jurisdiction": None,
+            "query": None, "include_removed": False, "threads": False, "redaction_profile": "none", "jurisdiction": None,
             "requested_by": None}
 
 

@@ -131,6 +131,12 @@ def test_hold_add_and_release_need_only_a_scope_and_a_reason(tmp_path, capsys):
     assert hold.released["reason"] == "released"
     with pytest.raises(SystemExit):  # a hold still names a reason
         main(["hold", "add", "--archive", store.uri, "--account", "parks-facebook"])
+    assert main(["hold", "add", "--archive", store.uri, "--reason", "Doe v. City", "--query", "pool",
+                 "--threads", "--id", "DOE-2"]) == 0
+    assert "hold DOE-2 placed by" in capsys.readouterr().out
+    assert holds.get(store, "DOE-2").scope == {"query": "pool", "threads": True}
+    assert main(["hold", "add", "--archive", store.uri, "--reason", "r", "--threads"]) != 0  # threads of nothing
+    assert build_parser().parse_args(["export", "--request-id", "R", "--out", "o", "--threads"]).threads is True
 
 
 def test_disposition_plan_runs_on_the_demo_archive_without_a_config(tmp_path, monkeypatch, capsys):

@@ -516,3 +516,41 @@ def test_a_posts_media_take_its_series(tmp_path):
     for m in media:
         assert m["series_code"] == series[(m["account_id"], m["parent_platform_id"])], m["platform_id"]
     assert any(m["series_code"] is None for m in media)  # a video's thumbnail, like its video, unclassified
+
+
+def test_a_thread_hold_keeps_old_comments_of_a_thread_matched_in_a_later_month(tmp_path, monkeypatch):
+    """A hold with `threads` that matches a recent comment keeps the old post it answers and the post's old
+    comments, though they are eligible and in another month's records files than the match (which the plan
+    did not read before: it looked for a hold's matches only in the months of the candidates)."""
+    from civic_archive.demo import demo_config
+    from civic_archive.fakes import FakePlatforms, World
+    from civic_archive.harvest import harvest_account
+
+    monkeypatch.setenv("CIVIC_ARCHIVE_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        world = fakes.world
+        post = world.add_post("parks-facebook", "Fall leaf drop-off site", created=world.now - 100 * 86400)
+        old = world.add_comment(post, "Where is the site exactly?", created=world.now - 90 * 86400)
+        world.add_comment(post, "Still open for the season? (asked in November)")
+        demo = demo_config(fakes, f"file://{root}")
+        city = city_config(f"file://{root}", [a for a in accounts_of(demo) if a["id"] == "parks-facebook"],
+                           schedule=write_schedule(tmp_path))
+        store = LocalStore(root)
+        assert harvest_account(city, city.accounts[0], store).ok
+    policy = RetentionPolicy(city, today=TODAY)
+    rows = {r["platform_id"]: r for r in all_rows(store)}
+    old_keys = {rows[post]["_key"], rows[old]["_key"]}
+    doc, _, _ = disposition.plan(store, city, policy=policy)
+    assert old_keys <= {o["key"] for o in doc["objects"]}, "the old post and comment are eligible without a hold"
+    plain = holds.place(store, scope={"query": "asked in November"}, reason="request", placed_by="clerk")
+    doc, _, _ = disposition.plan(store, city, policy=policy)
+    assert old_keys <= {o["key"] for o in doc["objects"]}, "a hold on the recent comment alone does not reach them"
+    holds.release(store, plain.hold.hold_id, released_by="clerk", reason="replaced")
+    placed = holds.place(store, scope={"query": "asked in November", "threads": True}, reason="request",
+                         placed_by="clerk")
+    assert old_keys <= set(placed.locked)
+    doc, analysis, _ = disposition.plan(store, city, policy=policy)
+    assert not old_keys & {o["key"] for o in doc["objects"]}
+    for key in old_keys:
+        assert analysis.records[key].held_by == [placed.hold.hold_id]

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import zipfile
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import bagit
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from civic_archive import cli, export, holds, records_request, redaction_profiles, search
+from civic_archive import cli, export, holds, records_request, recordscan, redaction_profiles, search
 from civic_archive.storage import LocalStore
 
 from archive_builders import harvest_demo
@@ -68,7 +68,7 @@ def store(demo, tmp_path):
 
 def run(store, tmp_path, name="pkg", **kw):
     criteria = search.Criteria(**{k: kw.pop(k) for k in list(kw) if k in ("accounts", "since", "until", "query",
-                                                                           "include_removed")})
+                                                                           "include_removed", "threads")})
     req = export.ExportRequest(request_id=kw.pop("request_id", "R-2026-001"), criteria=criteria,
                                requester=kw.pop("requester", "A. Reporter"), received=date(2026, 11, 20),
                                run_by="clerk", **kw)
@@ -489,3 +489,53 @@ def test_a_deleted_x_reply_leaves_no_trace_of_its_author_in_the_evidence(tmp_pat
     with_ = run(store, tmp_path, "b", request_id="R-xb", accounts=["city-x"], query="Which streets",
                 include_removed=True)
     assert b"gone_resident" in b"".join(d for p, d in _all_bytes(with_.path) if p.suffix == ".gz")
+
+
+def test_threads_bring_the_conversation_of_each_responsive_item(store, tmp_path, demo):
+    """A query matching only a reply finds the reply; with threads, the post it hangs under and every other
+    comment and reply there (not hidden or deleted ones, unless asked for). The request's hold says so."""
+    _, ids = demo
+    alone = package_rows(run(store, tmp_path, "a", request_id="R-t1", accounts=[ACCOUNT], query="yes, at six").path)
+    assert {r["platform_id"] for r in alone} == {ids["reply"]}
+    result = run(store, tmp_path, "b", request_id="R-t2", accounts=[ACCOUNT], query="yes, at six", threads=True)
+    rows = package_rows(result.path)
+    assert {r["platform_id"] for r in rows} == {ids["post"], ids["named"], ids["reply"]}
+    assert holds.get(store, result.hold_id).scope == {"accounts": [ACCOUNT], "query": "yes, at six", "threads": True}
+    assert records_request.load(store, "R-t2")["criteria"]["threads"] is True
+    assert "- Whole threads: yes" in (result.path / "data" / "summary.md").read_text()
+    assert "- Whole threads: no" in (tmp_path / "a" / "data" / "summary.md").read_text()
+    everything = package_rows(run(store, tmp_path, "c", request_id="R-t3", accounts=[ACCOUNT], query="yes, at six",
+                                  threads=True, include_removed=True).path)
+    assert {ids["hidden"], ids["gone"]} <= {r["platform_id"] for r in everything}
+    assert any(r["kind"] == "media" and r["parent_platform_id"] == ids["hidden"] for r in everything)
+
+
+def test_a_thread_reaches_comments_written_months_after_its_post(tmp_path):
+    """The date range picks the post; its thread brings a comment written six weeks later (another month's
+    records file), in the package and under the request's hold, which disposition must respect."""
+    from civic_archive.fakes import FakePlatforms, World
+
+    root = tmp_path / "archive"
+    with FakePlatforms(World.demo()) as fakes:
+        world = fakes.world
+        then = world.now - 42 * 86400
+        post = world.add_post(ACCOUNT, "Splash pad hours for the summer", created=then)
+        early = world.add_comment(post, "Thanks for posting", created=then + 3600)
+        late = world.add_comment(post, "Is it still open this week?")
+        harvest_demo(fakes, f"file://{root}", nights=1, accounts=[ACCOUNT])
+    store = LocalStore(root)
+    day = datetime.fromtimestamp(then, timezone.utc).date()
+    criteria = dict(accounts=[ACCOUNT], since=day, until=day, query="splash pad")
+    plain = package_rows(run(store, tmp_path, "a", request_id="R-m1", **criteria).path)
+    assert {r["platform_id"] for r in plain} == {post}
+    result = run(store, tmp_path, "b", request_id="R-m2", threads=True, **criteria)
+    rows = package_rows(result.path)
+    assert {r["platform_id"] for r in rows} == {post, early, late}
+    late_key = next(r["key"] for r in rows if r["platform_id"] == late)
+    assert recordscan.versions_group(late_key) != recordscan.versions_group(
+        next(r["key"] for r in rows if r["platform_id"] == post))
+    hold = holds.get(store, result.hold_id)
+    covered = holds.covered_objects(store, [hold])
+    assert late_key in covered and result.hold_id in covered[late_key]
+    # the plain request's hold (no threads) does not reach the later comment's records file
+    assert late_key not in holds.covered_objects(store, [holds.get(store, records_request.hold_id_for("R-m1"))])

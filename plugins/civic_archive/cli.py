@@ -122,7 +122,8 @@ def cmd_hold_add(args) -> int:
 
     _, store, _ = _retention_context(args, need_config=False)
     result = holds.place(store, scope={"accounts": args.account, "since": args.since, "until": args.until,
-                                       "query": args.query, "record_ids": args.record_id},
+                                       "query": args.query, "record_ids": args.record_id,
+                                       "threads": args.threads or None},
                          reason=args.reason, placed_by=args.by, kind=args.kind, hold_id=args.id,
                          request_id=args.request_id, lock_objects=not args.no_lock)
     h = result.hold
@@ -332,6 +333,8 @@ def _add_retention_parsers(sub) -> None:
     p.add_argument("--query", metavar="TEXT", help="records whose text, author or raw JSON contains TEXT")
     p.add_argument("--record-id", nargs="+", action="extend", metavar="ID",
                    help="record id(s): one or more, repeatable")
+    p.add_argument("--threads", action="store_true",
+                   help="also hold the whole thread of each matching item (its post or video and everything under it)")
     p.add_argument("--id", metavar="HOLD_ID", help="hold id (default H-YYYYMMDD-random)")
     p.add_argument("--request-id", metavar="ID", help="the records request this hold serves")
     p.add_argument("--no-lock", action="store_true", help="do not set storage legal holds on the objects")
@@ -434,7 +437,7 @@ def cmd_export(args) -> int:
     req = export.ExportRequest(
         request_id=args.request_id,
         criteria=search.Criteria(accounts=args.account or [], since=args.since, until=args.until, query=args.query,
-                                 include_removed=args.include_removed),
+                                 include_removed=args.include_removed, threads=args.threads),
         requester=args.requester, received=args.received, redaction_profile=args.redaction_profile,
         jurisdiction=args.jurisdiction, timezone=args.timezone, run_by=args.by, closed_days=args.closed or [])
     result = export.export(store, req, args.out, place_hold=not args.no_hold, store_in_archive=not args.no_archive_copy)
@@ -491,6 +494,9 @@ def _add_request_parsers(sub) -> None:
     p.add_argument("--until", type=_date, metavar="DATE", help="items created on or before DATE (UTC)")
     p.add_argument("--query", metavar="TEXT", help="items whose text or author contains TEXT (any case)")
     p.add_argument("--include-removed", action="store_true", help="include hidden, removed and deleted content")
+    p.add_argument("--threads", action="store_true",
+                   help="with each responsive item, its whole thread: the post or video and every comment, reply "
+                        "and photo under it, whenever written (the request's hold covers them too)")
     p.add_argument("--out", required=True, metavar="PATH", help="new folder for the bag, or a .zip file")
     p.add_argument("--requester", metavar="NAME", help="who made the request")
     p.add_argument("--received", type=_date, metavar="DATE", help="date the custodian received the request")

@@ -358,6 +358,8 @@ def _summary_md(meta: dict[str, Any]) -> str:
              + ("" if meta['parameters']['include_removed'] else
                 f" (taken out of {meta['counts'].get('evidence records withholding moderated content', 0)} evidence "
                 "record(s) that also held responsive content: see redaction-log.csv)"),
+             "- Whole threads: " + ("yes (each responsive item with its post or video and everything under it)"
+                                    if meta["parameters"].get("threads") else "no"),
              f"- Redaction profile: {meta['parameters']['redaction_profile']} ({meta['redactions']} redaction(s); "
              "see redaction-log.csv)", "", "## Counts", ""]
     lines += [f"- {k}: {v}" for k, v in meta["counts"].items()]
@@ -578,7 +580,8 @@ def run_params(params: dict[str, Any], export_dir: str | None = None, uri: str |
         request_id=params["request_id"],
         criteria=search.Criteria(accounts=params.get("accounts") or [], since=params.get("since"),
                                  until=params.get("until"), query=params.get("query"),
-                                 include_removed=bool(params.get("include_removed"))),
+                                 include_removed=bool(params.get("include_removed")),
+                                 threads=bool(params.get("threads"))),
         requester=params.get("requester"),
         received=date.fromisoformat(params["received"]) if params.get("received") else None,
         redaction_profile=params.get("redaction_profile"), jurisdiction=params.get("jurisdiction"),

@@ -6,7 +6,8 @@ release is a second object `holds/{hold_id}.released.json`, so the history of a 
 away. Records-request exports place holds through `place()` too (kind `records_request`, with the request id).
 
 A hold covers every version of every item one of whose versions matches (an edit or a removal never slips a
-record out of a hold), with the media attached to such an item, and it is evaluated again whenever a
+record out of a hold), with the media attached to such an item (with `threads`, every item of such an item's
+thread, in any month: `civic_archive.threads`), and it is evaluated again whenever a
 disposition is planned or executed, so records archived after the hold was placed are covered as well. Dates
 are compared with the UTC creation date and the range is widened by one day on each side: US local dates and
 UTC dates differ by up to a day, and a hold must err on the side of keeping.
@@ -34,8 +35,9 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from civic_archive import SOFTWARE, identity, recordscan, schemas
+from civic_archive import SOFTWARE, identity, recordscan, schemas, threads
 from civic_archive.chain import Chain, LogError
 from civic_archive.storage import ArchiveStore, ObjectExists, StorageError
 
@@ -109,6 +111,8 @@ class Hold:
             parts.append(f"text contains {s['query']!r}")
         if s.get("record_ids"):
             parts.append(f"{len(s['record_ids'])} record id(s)")
+        if s.get("threads"):
+            parts.append("with their whole threads")
         return "; ".join(parts)
 
     # -- matching -------------------------------------------------------------------------------------------
@@ -178,9 +182,11 @@ class Hold:
 
 
 def validate_scope(scope: dict[str, Any]) -> dict[str, Any]:
-    scope = {k: v for k, v in scope.items() if v not in (None, [], (), "")}
-    if not scope:
+    scope = {k: v for k, v in scope.items() if v not in (None, [], (), "") and v is not False}
+    if not set(scope) - {"threads"}:
         raise HoldError("a hold needs a scope: accounts, a date range (since/until), a query or record ids")
+    if "threads" in scope:
+        scope["threads"] = True
     for k in ("accounts", "record_ids"):
         if k in scope:
             scope[k] = sorted(set(scope[k]))
@@ -354,10 +360,37 @@ def covered_rows(store: ArchiveStore, holds: list[Hold], keys: list[str],
     own = files is None
     files = files or recordscan.LocalFiles(store)
     try:
+        threaded = {h.hold_id for h in holds if h.scope.get("threads")}
+        if threaded:
+            distinct, more = _thread_items(store, distinct, threaded, keys, files)
+            scope = sorted(set(scope) | set(more))
         return _join_items(store, scope, distinct, files)
     finally:
         if own:
             files.close()
+
+
+def _thread_items(store, items: pa.Table, threaded: set[str], keys: list[str], files) -> tuple[pa.Table, list[str]]:
+    """`items` (hold_id, account_id, kind, platform_id) with, for the holds in `threaded`, every item of the
+    threads of their matched items (`civic_archive.threads`), looked for in every month of those accounts;
+    and the records keys searched (they hold the threads' rows)."""
+    out, searched = [items], set()
+    for hold_id in sorted(threaded):
+        mine = items.filter(pc.equal(items.column("hold_id"), hold_id))
+        if mine.num_rows == 0:
+            continue
+        accounts = mine.column("account_id").to_pylist()
+        scope = recordscan.prune_keys(keys, accounts=sorted(set(accounts)))
+        searched.update(scope)
+        found = recordscan.query_rows(store, scope, f"""
+            WITH RECURSIVE seeds AS (SELECT unnest($accounts) AS account_id, unnest($ids) AS platform_id),
+            rows AS (SELECT * FROM {{rows}}),{threads.closure("seeds", "rows")}
+            SELECT DISTINCT $hold AS hold_id, r.account_id, r.kind, r.platform_id FROM rows r
+              SEMI JOIN thread t ON r.account_id = t.account_id AND r.platform_id = t.platform_id""",
+            {"accounts": accounts, "ids": mine.column("platform_id").to_pylist(), "hold": hold_id}, files)
+        if found is not None:
+            out.append(found.cast(items.schema))
+    return pa.concat_tables(out), sorted(searched)
 
 
 def _join_items(store, keys, items: pa.Table, files) -> pa.Table:

@@ -166,6 +166,8 @@ def hold_scope(store: ArchiveStore, criteria: dict[str, Any], record_ids: list[s
     if not scope:
         accounts = sorted({k.split("/")[1].split("=", 1)[1] for k in recordscan.records_keys(store)})
         scope = {"accounts": accounts} if accounts else {"record_ids": record_ids}
+    if criteria.get("threads") and not scope.get("record_ids"):
+        scope["threads"] = True  # the package holds whole threads: so does the hold
     return scope
 
 

@@ -7,6 +7,10 @@ any of its versions matches every criterion given:
 - `since` / `until`: the item's creation date (UTC, inclusive) lies in the range;
 - `query`: the text or the author's name contains the query, case-insensitively.
 
+With `threads`, each responsive item brings the whole thread it is part of (`civic_archive.threads`: its
+post or video and everything under it, in any month), so a query that matches a post also finds the
+comments under it.
+
 The result holds **every version** of each responsive item (all versions of an item share a records
 partition, so only the pruned partitions are read), each row with the item's latest status and its
 moderation timeline (JSON: version, status, captured_at, removed_detected_at per version).
@@ -27,7 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from civic_archive import recordscan
+from civic_archive import recordscan, threads
 from civic_archive.records import COLUMNS
 from civic_archive.storage import ArchiveStore
 
@@ -41,6 +45,7 @@ class Criteria:
     until: date | None = None
     query: str | None = None
     include_removed: bool = False
+    threads: bool = False  # with each responsive item, the whole thread it is part of (`civic_archive.threads`)
 
     def __post_init__(self):
         if isinstance(self.since, str):
@@ -53,9 +58,12 @@ class Criteria:
         self.query = (self.query or "").strip() or None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accounts": self.accounts, "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None, "query": self.query,
-                "include_removed": self.include_removed}
+        out = {"accounts": self.accounts, "since": self.since.isoformat() if self.since else None,
+               "until": self.until.isoformat() if self.until else None, "query": self.query,
+               "include_removed": self.include_removed}
+        if self.threads:  # only when asked: requests recorded before the option compare equal without it
+            out["threads"] = True
+        return out
 
     def months(self) -> tuple[str, str] | None:
         if not self.since and not self.until:
@@ -66,7 +74,9 @@ class Criteria:
 
 def candidate_keys(store: ArchiveStore, criteria: Criteria, keys: list[str] | None = None) -> list[str]:
     keys = recordscan.records_keys(store) if keys is None else keys
-    return sorted(recordscan.prune_keys(keys, accounts=criteria.accounts or None, months=criteria.months()))
+    # a thread's comments can be written in any later month: with threads, every month of the accounts
+    months = None if criteria.threads else criteria.months()
+    return sorted(recordscan.prune_keys(keys, accounts=criteria.accounts or None, months=months))
 
 
 def _where(criteria: Criteria) -> tuple[str, dict[str, Any]]:
@@ -106,14 +116,19 @@ def find(store: ArchiveStore, criteria: Criteria, *, keys: list[str] | None = No
               GROUP BY p.kind, p.platform_id
               HAVING last(p.status ORDER BY p.version) IN ('hidden', 'removed', 'deleted')))"""
     cols = ", ".join(f"v.{c}" for c in COLUMNS)
-    sql = f"""
-        WITH rows AS (SELECT * FROM {{rows}}),
-        matched AS (SELECT DISTINCT account_id, kind, platform_id FROM rows WHERE {where}),
-        -- and the photos and videos attached to a responsive item: they carry no text a query could match
+    if criteria.threads:  # the whole thread of each matched item (its photos and videos are in it)
+        hits = f"""{threads.closure("matched", "rows")},
+        hits AS (SELECT DISTINCT r.account_id, r.kind, r.platform_id FROM rows r
+                 SEMI JOIN thread t ON r.account_id = t.account_id AND r.platform_id = t.platform_id),"""
+    else:  # and the photos and videos attached to a matched item: they carry no text a query could match
+        hits = """
         hits AS (SELECT * FROM matched UNION
                  SELECT DISTINCT r.account_id, r.kind, r.platform_id FROM rows r JOIN matched m
                    ON r.account_id = m.account_id AND r.parent_platform_id = m.platform_id
-                 WHERE r.kind = 'media' AND m.kind <> 'media'),
+                 WHERE r.kind = 'media' AND m.kind <> 'media'),"""
+    sql = f"""
+        WITH RECURSIVE rows AS (SELECT * FROM {{rows}}),
+        matched AS (SELECT DISTINCT account_id, kind, platform_id FROM rows WHERE {where}),{hits}
         versions AS (
             SELECT r.*,
                    last(r.status ORDER BY r.version) OVER w AS item_status,
