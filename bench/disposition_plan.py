@@ -20,7 +20,9 @@ would carry the parent's peak over fork+exec):
   stored the summaries in the archive (`cache/records-summaries/`): it reads that object and the new night's
   files, and stores an updated cache object (timed in `cache_write`), as the Airflow DAG does;
 - `hold`: warm, plus an active legal hold with a text query on one account (row-level scan of the candidate
-  partitions).
+  partitions);
+- `thread_hold`: the same, plus a second hold like it with whole threads (`threads`), which has the plan
+  search every records file of that account.
 """
 from __future__ import annotations
 
@@ -209,6 +211,10 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
         holds.place(LocalStore(root), scope={"accounts": ["acct-03"], "query": "number 12345"}, reason="bench",
                     placed_by="bench", lock_objects=False)
         held = _plan_in_child(root, schedule, as_of, cache=True, hold=True, cache_dir=cache_dir)
+        # the same hold with whole threads: every records file of the account is searched, in every month
+        holds.place(LocalStore(root), scope={"accounts": ["acct-03"], "query": "number 12345", "threads": True},
+                    reason="bench", placed_by="bench", lock_objects=False)
+        threaded = _plan_in_child(root, schedule, as_of, cache=True, hold=True, cache_dir=cache_dir)
         if keep:
             shutil.copytree(root, keep, dirs_exist_ok=True)
         return {
@@ -227,6 +233,8 @@ def bench(n_records: int, *, accounts: int = 20, per_run: int = 500, keep: str |
             "archive_cached_timings": archived["timings"],
             "hold_seconds": round(held["seconds"], 2), "hold_peak_rss_mb": round(held["peak_rss_mb"], 1),
             "hold_timings": held["timings"],
+            "thread_hold_seconds": round(threaded["seconds"], 2),
+            "thread_hold_peak_rss_mb": round(threaded["peak_rss_mb"], 1), "thread_hold_timings": threaded["timings"],
             "plan_objects": cold["objects"], "plan_records": cold["records_eligible_in_plan"],
             "summary_rows": cold["summary_rows"], "kept_past_eligibility": cold["kept"],
         }
