@@ -231,13 +231,12 @@ def analyze(store: ArchiveStore, policy: RetentionPolicy, *, as_of: date, cache:
             if holds:
                 groups = {recordscan.versions_group(k) for k, v in records.items() if v.ok}
                 scope = [k for k in summary.keys if recordscan.versions_group(k) in groups]
-                threaded = [h for h in holds if h.scope.get("threads")]
-                if threaded and scope:
-                    # a thread reaches from a hold's matches, in any month, to items in any other month of the
-                    # account: every records file of those accounts is searched
-                    accounts = (None if any(not h.scope.get("accounts") for h in threaded)
-                                else sorted({a for h in threaded for a in h.scope["accounts"]}))
-                    scope = sorted(set(scope) | set(recordscan.prune_keys(summary.keys, accounts=accounts)))
+                # a thread reaches from a hold's matches, in any month, to items in any other month of the
+                # account: every records file of a thread hold's accounts (all, when it names none) is searched
+                thread_keys = {k for h in holds if h.scope.get("threads")
+                               for k in recordscan.prune_keys(summary.keys, accounts=h.scope.get("accounts"))}
+                if scope and thread_keys:
+                    scope = sorted(set(scope) | thread_keys)
                 rows = holds_mod.covered_rows(store, holds, scope, files) if scope else None
                 if rows is not None:
                     for hold_id, key in zip(rows.column("hold_id").to_pylist(), rows.column("key").to_pylist()):
