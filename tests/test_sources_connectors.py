@@ -1676,6 +1676,24 @@ def test_fakes_youtube_with_an_api_key_skips_moderation_listings(demo, tmp_path)
     assert {k for k, v in owner.items() if not v.hidden} >= set(got) - {k for k in got if k[0] == "reply"}
 
 
+def test_fakes_facebook_post_hidden_before_its_first_harvest_is_archived(demo, tmp_path):
+    """The Page feed lists posts the Page hid only when asked with `include_hidden=true` (a read parameter of
+    Page /feed in Meta's SDK): a post hidden before the first harvest is still archived, as hidden, with the
+    comments under it."""
+    world = demo.world
+    first = by_key(fake_source(demo, tmp_path, "facebook").walk())
+    post_id = next(k[1] for k, v in first.items() if k[0] == "post" and not v.hidden
+                   and any(o.parent_platform_id == k[1] for kk, o in first.items() if kk[0] == "comment"))
+    under = {k for k, v in first.items() if k[0] == "comment" and v.parent_platform_id == post_id}
+    world.hide(post_id)
+    source = fake_source(demo, tmp_path, "facebook")
+    got = by_key(source.walk())
+    assert got[("post", post_id)].hidden and source.complete
+    assert under <= set(got)
+    feed = [q for m, p, q in demo.requests_seen if p.endswith("/feed")]
+    assert feed and feed[0].get("include_hidden") == "true"
+
+
 def test_fakes_instagram_hidden_comment_that_leaves_the_listings_can_be_fetched(demo, tmp_path):
     """Whether hidden comments stay in /comments is disputed (§2.4): when they do not, the walk cannot see
     the hide, but a direct read of the comment can (`fetch`), and `exists` still says it is there."""

@@ -853,9 +853,13 @@ def page_posts(ctx: Ctx, page, edge: str, spec):
     since = parse_time(req.query.get("since"))
     until = parse_time(req.query.get("until"))
 
+    include_hidden = req.query.get("include_hidden") == "true"
+
     def present(it):
         if world.is_gone(it):
             return False
+        if edge == "feed" and it.hidden and not include_hidden:
+            return False  # the feed lists posts the Page hid only with include_hidden=true (Page.get_feed params)
         if edge in ("posts", "published_posts"):
             return not it.visitor
         if edge == "visitor_posts":

@@ -22,7 +22,9 @@ MEDIA_FIELDS = {"id", "caption", "comments_count", "ig_id", "is_comment_enabled"
                 "media_type", "media_url", "owner", "permalink", "shortcode", "thumbnail_url", "timestamp",
                 "username", "children", "comments", "is_shared_to_feed", "alt_text", "boost_eligibility_info",
                 "copyright_check_information", "legacy_instagram_media_id", "view_count"}
-CHILD_FIELDS = {"id", "ig_id", "media_type", "media_url", "permalink", "shortcode", "thumbnail_url", "timestamp",
+# IG Media reference: "Some fields, such as permalink, cannot be used on photos within albums (children)": asked
+# for on a child, it is a nonexisting field here.
+CHILD_FIELDS = {"id", "ig_id", "media_type", "media_url", "shortcode", "thumbnail_url", "timestamp",
                 "username", "owner", "alt_text"}
 COMMENT_FIELDS = {"id", "text", "timestamp", "username", "like_count", "hidden", "from", "parent_id", "media",
                   "replies", "user", "legacy_instagram_comment_id"}

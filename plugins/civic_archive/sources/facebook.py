@@ -23,6 +23,10 @@ POST_FIELDS = ("id,message,story,created_time,updated_time,permalink_url,status_
 COMMENT_FIELDS = ("id,message,created_time,from{id,name},parent{id},is_hidden,permalink_url,attachment,"
                   "comment_count,like_count")
 PAGE_LIMIT = 100
+# The feed leaves out posts the Page hid, and expired ones, unless asked (`include_hidden`, `show_expired`: the
+# Page feed's read parameters in Meta's own SDK, `Page.get_feed`). Both are public records: a post hidden before
+# its first harvest would otherwise never be archived, and one hidden later would drop out of the walk.
+FEED_PARAMS = {"fields": POST_FIELDS, "limit": PAGE_LIMIT, "include_hidden": "true", "show_expired": "true"}
 
 
 class FacebookSource(GraphSource):
@@ -30,8 +34,7 @@ class FacebookSource(GraphSource):
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
-        for cap, posts in self._pages(f"{base}/{path_segment(self.account.handle)}/feed",
-                                      {"fields": POST_FIELDS, "limit": PAGE_LIMIT}):
+        for cap, posts in self._pages(f"{base}/{path_segment(self.account.handle)}/feed", FEED_PARAMS):
             created = []
             for raw in posts:
                 try:

@@ -37,7 +37,9 @@ from civic_archive.sources.base import (
 )
 from civic_archive.sources.graph import GraphSource, does_not_exist, lookup_answer
 
-CHILD_FIELDS = "id,media_type,media_url,permalink,thumbnail_url,timestamp"
+# Not `permalink`: "Some fields, such as permalink, cannot be used on photos within albums (children)" (IG Media
+# reference); asking for it can fail the whole /media page. A child takes its album's permalink.
+CHILD_FIELDS = "id,media_type,media_url,thumbnail_url,timestamp"
 MEDIA_FIELDS = ("id,caption,media_type,media_url,permalink,timestamp,username,comments_count,like_count,"
                 "media_product_type,thumbnail_url,shortcode,is_comment_enabled,owner,"
                 f"children{{{CHILD_FIELDS}}}")
