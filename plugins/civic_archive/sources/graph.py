@@ -47,9 +47,16 @@ def is_permission(code: int | None) -> bool:
 
 
 def does_not_exist(exc: ApiError) -> bool:
-    """Code 100 with subcode 33 (or its message): the object was deleted. Other code-100 answers (a field that
-    does not exist, an invalid parameter) are no proof of anything."""
-    return exc.code == DELETED_CODE and (exc.subcode == DELETED_SUBCODE or "does not exist" in str(exc))
+    """Code 100 with subcode 33 (or, without a subcode, its "does not exist" message): the object was deleted.
+    Other code-100 answers (a field that does not exist, an invalid parameter) are no proof of anything, and
+    neither is "(#100) Object does not exist, cannot be loaded due to missing permission" without subcode 33:
+    that is what a lost permission says."""
+    if exc.code != DELETED_CODE:
+        return False
+    if exc.subcode == DELETED_SUBCODE:
+        return True
+    message = str(exc).lower()
+    return exc.subcode is None and "does not exist" in message and "permission" not in message
 
 
 def error_code(error: dict) -> int | None:
@@ -74,7 +81,8 @@ def regain_seconds(cap: Capture) -> float | None:
     return best * 60.0 if best > 0 else None
 
 
-def next_url(doc: Any, cap: Capture, platform: str, origin: tuple[str, str], guard: PagingGuard) -> str | None:
+def next_url(doc: Any, cap: Capture, platform: str, origin: tuple[str, str, int | None], guard: PagingGuard
+             ) -> str | None:
     """The page after `doc` (its `paging.next`), or None at the end of the listing. `next` comes from the
     body and the session would authenticate it, so it must stay on the API's host (else the token would be
     sent there); a `next` already followed is a paging loop."""
@@ -92,8 +100,25 @@ def next_url(doc: Any, cap: Capture, platform: str, origin: tuple[str, str], gua
     return guard.next(url, cap)
 
 
-def check_host(url: str, origin: tuple[str, str], platform: str, cap: Capture) -> None:
-    if urlsplit(url)[:2] != origin:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def api_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) as a host comparison should see them: case-insensitive, the scheme's default port
+    made explicit, and the loopback names taken as one host (a fake on 127.0.0.1 may write `localhost` into its
+    `next` links: the token still goes to this machine only)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number: compare as no port, so it never matches a real origin
+        port = -1
+    return scheme, "loopback" if host in _LOOPBACK else host, port
+
+
+def check_host(url: str, origin: tuple[str, str, int | None], platform: str, cap: Capture) -> None:
+    if api_origin(url) != origin:
         raise ApiError(f"{platform}: paging.next of {cap.url} leaves the API host ({urlsplit(url).netloc[:200]!r}); "
                        "not followed", ref=cap.ref)
 
@@ -172,23 +197,28 @@ class GraphSource(Source):
         """The pages of a listing. `from_body`: `url` is a `next` taken from that capture's body (embedded
         replies that continue), so it is checked like every later `next`.
 
-        A cursor goes stale when the item it points at is deleted meanwhile (2642, §0.6): the listing is then
-        read again from the top, once. Items listed twice are harmless (detection keeps the first sighting)."""
+        A cursor goes stale when the item it points at is deleted meanwhile (§0.6). How the API says so is not
+        documented (2642 "Invalid cursors values" is one answer seen; an invalid-parameter 100 is another), so
+        any permanent error on a later page, other than the token, reads the listing again from the top, once;
+        an error that is really about the listing comes back on the restart and ends it then. Items listed
+        twice are harmless (detection keeps the first sighting)."""
         listed = False
         try:
             for page in self._listing(url, params, from_body):
                 listed = True
                 yield page
         except ApiError as exc:
-            if exc.code != STALE_CURSOR_CODE or not listed or from_body is not None:
+            if isinstance(exc, TokenExpired) or exc.transient or not listed or from_body is not None:
                 raise
-            self._note(f"{self.platform}: a paging cursor of {urlsplit(url).path} went stale (the item it pointed "
-                       f"at was deleted meanwhile); the listing was read again from the top: {exc}")
+            what = ("went stale (the item it pointed at was deleted meanwhile)" if exc.code == STALE_CURSOR_CODE
+                    else "was refused (a cursor goes stale when the item it points at is deleted)")
+            self._note(f"{self.platform}: a paging cursor of {urlsplit(url).path} {what}; the listing was read "
+                       f"again from the top: {exc}")
             yield from self._listing(url, params, None)
 
     def _listing(self, url: str, params: dict[str, Any] | None, from_body: Capture | None
                  ) -> Iterator[tuple[Capture, list]]:
-        origin = urlsplit(self.account.api_base_url)[:2]
+        origin = api_origin(self.account.api_base_url)
         guard = PagingGuard(self.platform, urlsplit(url).path, "paging.next")
         if from_body is not None:
             check_host(url, origin, self.platform, from_body)
