@@ -1236,6 +1236,8 @@ YT_401 = (401, {"error": {"code": 401, "message": "Request had invalid authentic
                           "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError",
                                       "location": "Authorization", "locationType": "header"}],
                           "status": "UNAUTHENTICATED"}})
+YT_COMMENT_NOT_FOUND = (404, {"error": {"code": 404, "message": "The comment identified by the id parameter could not be found.",
+                                        "errors": [{"message": "Not Found", "domain": "youtube.comment", "reason": "commentNotFound"}]}})
 YT_FORBIDDEN = (403, {"error": {"code": 403, "message": "The request is not properly authorized to retrieve the specified comment threads.",
                                 "errors": [{"message": "Forbidden", "domain": "youtube.commentThread", "reason": "forbidden"}]}})
 YT_DISABLED = (403, {"error": {"code": 403, "message": "The video identified by the <code><a href=\"/youtube/v3/docs/commentThreads/list#videoId\">videoId</a></code> parameter has disabled comments.",
@@ -1425,6 +1427,16 @@ def test_youtube_moderation_listings_denied_are_noted_not_fatal(stub, tmp_path):
     assert all("moderationStatus" not in q for q in stub.calls_to("/youtube/v3/commentThreads"))
 
 
+def test_youtube_token_rejected_on_a_held_listing_stops_the_walk(stub, tmp_path):
+    """A token that may not read the held listings gets 403 (noted above); a 401 there is the token itself
+    (expired or revoked mid-run): the walk stops loudly instead of archiving "nothing held"."""
+    yt_world(stub, held=YT_401)
+    source = yt_source(stub, tmp_path)
+    with pytest.raises(TokenExpired):
+        list(source.walk())
+    assert not source.complete
+
+
 def test_youtube_quota_exceeded_stops_the_account_until_next_night(stub, tmp_path):
     yt_world(stub)
     stub.route("/youtube/v3/commentThreads", YT_QUOTA)
@@ -1474,6 +1486,33 @@ def test_youtube_exists(stub, tmp_path):
     assert source.exists("reply", "UgzGONE.r9") is False
     answers = source.exists_many([("video", "dQw4w9WgXcQ"), ("video", "GONEvideo01"), ("comment", "UgxTOP2")])
     assert answers == {("video", "dQw4w9WgXcQ"): True, ("video", "GONEvideo01"): False, ("comment", "UgxTOP2"): True}
+
+
+def test_youtube_lookup_404_for_a_batch_is_narrowed_to_the_missing_ids(stub, tmp_path):
+    """comments.list?id=a,b,c may answer 404 commentNotFound ("one or more of the comments ... cannot be
+    found") for the whole batch: it is asked again by halves, so one deleted comment among many is the only
+    one taken for deleted, and the others are not lost."""
+    yt_world(stub)
+    alive = {f"Ugx{n:02d}" for n in range(12)} - {"Ugx05"}
+    stub.route("/youtube/v3/comments", lambda q: (200, {"kind": "youtube#commentListResponse", "items": [
+        _comment(i, "still here", "2025-03-04T19:00:00Z") for i in q["id"].split(",")]})
+        if set(q["id"].split(",")) <= alive else YT_COMMENT_NOT_FOUND)
+    source = yt_source(stub, tmp_path)
+    answers = source.exists_many([("comment", f"Ugx{n:02d}") for n in range(12)])
+    assert answers == {("comment", f"Ugx{n:02d}"): n != 5 for n in range(12)}
+    assert len(stub.calls_to("/youtube/v3/comments")) <= 1 + 2 * 4 * 2
+
+
+def test_youtube_lookups_that_fail_keep_the_answers_so_far(stub, tmp_path):
+    """The lookups' contract (base.Source.exists_many): an error stops them, the answers gathered stand and
+    the rest are asked again next run (absent from the answer, never taken for removed)."""
+    yt_world(stub)
+    stub.route("/youtube/v3/comments", (400, {"error": {"code": 400, "message": "Bad request",
+                                                        "errors": [{"reason": "badRequest"}]}}))
+    source = yt_source(stub, tmp_path)
+    answers = source.exists_many([("video", "dQw4w9WgXcQ"), ("video", "GONEvideo01"), ("comment", "UgxTOP2")])
+    assert answers == {("video", "dQw4w9WgXcQ"): True, ("video", "GONEvideo01"): False}
+    assert any("lookups stopped" in note for note in source.notes)
 
 
 def test_youtube_malformed_items_and_pages(stub, tmp_path):
@@ -1705,6 +1744,27 @@ def test_fakes_youtube_with_an_api_key_skips_moderation_listings(demo, tmp_path)
     assert all("moderationStatus" not in q for m, p, q in demo.requests_seen if p.endswith("/commentThreads"))
     owner = by_key(fake_source(demo, tmp_path, "youtube").walk())
     assert {k for k, v in owner.items() if not v.hidden} >= set(got) - {k for k in got if k[0] == "reply"}
+
+
+def test_fakes_youtube_held_reply_under_a_published_comment_is_archived_as_hidden(demo, tmp_path):
+    """commentThreads.list: a thread is in the heldForReview listing when its top comment *or one of its
+    replies* is held. A reply held under a published comment comes only there, in a thread whose top comment
+    the published listing already gave: the reply is archived as hidden, the comment stays published."""
+    world = demo.world
+    first = by_key(fake_source(demo, tmp_path, "youtube").walk())
+    reply_id, reply = next((k[1], v) for k, v in first.items() if k[0] == "reply" and not v.hidden)
+    parent = reply.parent_platform_id
+    assert not first[("comment", parent)].hidden
+    world.hide(reply_id)  # YouTube: held for review
+    source = fake_source(demo, tmp_path, "youtube")
+    objs = list(source.walk())
+    got = by_key(objs)
+    assert source.complete
+    assert [o.platform_id for o in items_of(objs)].count(parent) == 1  # the comment is yielded once
+    assert got[("reply", reply_id)].hidden and got[("reply", reply_id)].parent_platform_id == parent
+    assert not got[("comment", parent)].hidden
+    siblings = [v for k, v in got.items() if k[0] == "reply" and v.parent_platform_id == parent and k[1] != reply_id]
+    assert all(not v.hidden for v in siblings)
 
 
 def test_fakes_facebook_post_hidden_before_its_first_harvest_is_archived(demo, tmp_path):

@@ -317,10 +317,14 @@ def _public_comment(world: World, c: Item) -> bool:
     return not world.is_gone(c) and c.moderation == "published"
 
 
-def thread_resource(req: Request, top: Item, ps, fmt: str, with_status: bool) -> dict:
+def thread_resource(req: Request, top: Item, ps, fmt: str, with_status: bool, listing: str = "published") -> dict:
+    """A thread as listed with `moderationStatus=listing`: the replies it carries are those of that status (a
+    held listing shows a published thread for its held replies), and the published replies of a top comment
+    of that status; each with its status when the owner asks."""
     world = req.world
     acct = world.account(top.account_id)
-    replies = [r for r in world.replies(top.id) if _public_comment(world, r)]
+    replies = [r for r in world.replies(top.id) if not world.is_gone(r)
+               and (r.moderation == listing or (r.moderation == "published" and top.moderation == listing))]
     out = {"kind": "youtube#commentThread", "etag": etag("t", top.id, top.updated, len(replies)), "id": top.id}
     if "snippet" in ps:
         out["snippet"] = {"channelId": acct.handle, "videoId": top.post_id,
@@ -328,7 +332,7 @@ def thread_resource(req: Request, top: Item, ps, fmt: str, with_status: bool) ->
                           "canReply": True, "totalReplyCount": len(replies), "isPublic": True}
     if "replies" in ps and replies:
         # "a limited number of replies" (ref 4.2): page the rest with comments.list?parentId=
-        out["replies"] = {"comments": [comment_resource(req, r, fmt, False) for r in replies[:5]]}
+        out["replies"] = {"comments": [comment_resource(req, r, fmt, with_status) for r in replies[:5]]}
     return out
 
 
@@ -503,7 +507,14 @@ def comment_threads(req: Request, caller: Caller):
     order = req.query.get("order", "time")
 
     def listed(c):
-        return c.parent_id is None and not world.is_gone(c) and c.moderation == status
+        # "A comment thread can be included in the response if the top-level comment or at least one of the
+        # replies to that comment are awaiting review" (likewise spam); a published thread: its top comment is.
+        if c.parent_id is not None or world.is_gone(c):
+            return False
+        if c.moderation == status:
+            return True
+        return status != "published" and any(r.moderation == status and not world.is_gone(r)
+                                              for r in world.replies(c.id))
 
     if videos_ is not None or not channel.synthetic:
         if videos_ is None:
@@ -516,7 +527,7 @@ def comment_threads(req: Request, caller: Caller):
         else:  # "time": newest first
             tops.sort(key=lambda c: (c.created, c.c), reverse=True)
         page, nxt, prv = offset_page(req, tops, per)
-        items = [thread_resource(req, c, ps, fmt, owner) for c in page]
+        items = [thread_resource(req, c, ps, fmt, owner, status) for c in page]
         return list_response("commentThread", items, len(tops), per, nxt)
     # synthetic channel, all threads: walk videos newest first (token = video position + index)
     state = dec_token(req) or {"v": 0, "i": 0}
@@ -527,7 +538,7 @@ def comment_threads(req: Request, caller: Caller):
         if v is not None and visible_video(world, caller, v) and not v.comments_disabled:
             tops = [c for c in world.comments(v.id) if listed(c)][::-1]
             while idx < len(tops) and len(items) < per:
-                items.append(thread_resource(req, tops[idx], ps, fmt, owner))
+                items.append(thread_resource(req, tops[idx], ps, fmt, owner, status))
                 idx += 1
             if idx < len(tops):
                 break

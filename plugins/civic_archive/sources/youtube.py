@@ -10,8 +10,10 @@ Follows the documented behaviour (shared/reference/platform-apis.md §4):
   unusable (none, only dots, a comma that would ask for other videos) is quarantined.
 - Comments: `GET /commentThreads?part=snippet,replies&videoId=…&maxResults=100&textFormat=plainText`, then
   the same with `moderationStatus=heldForReview` and `moderationStatus=likelySpam` (held / spam comments →
-  `Item.hidden`). Those two listings need the channel owner's OAuth token: a 401/403 for them is noted in
-  `self.notes`, and they are not asked again for the rest of the walk (the account itself goes on).
+  `Item.hidden`; a thread is listed there when its top comment or one of its replies is held, so each
+  comment's own `moderationStatus` decides). Those two listings need the channel owner's OAuth token: a 403
+  for them is noted in `self.notes`, and they are not asked again for the rest of the walk (the account
+  itself goes on); a 401 is the token itself and stops the run.
   A thread embeds only some replies: when `totalReplyCount` exceeds them, `GET /comments?part=snippet&
   parentId=…` lists them all. 403 `commentsDisabled`: the video's existing comments are no longer shown
   (noted; they are recorded as removed). A comment that leaves all three listings yet still answers
@@ -89,6 +91,7 @@ class YouTubeSource(Source):
         # listing's ids once a lookup needed them (the count lags: see `_out_of_view`).
         self._count_zero: set[str] = set()
         self._published: dict[str, set[str]] = {}
+        self._top_hidden: dict[str, bool] = {}  # top comment id → hidden, as first seen in this walk
         self.notes: list[str] = []
         if not self._moderation_allowed:
             self._note("youtube: held-for-review and likely-spam comments are not listed: an API key cannot "
@@ -304,12 +307,10 @@ class YouTubeSource(Source):
             try:
                 yield from self._threads(video, params, status, seen)
                 read += 1
-            except QuotaExceeded:
+            except (QuotaExceeded, TokenExpired):
+                # A token that may not read the held listings is refused with 403 (below); a 401 is the token
+                # itself (expired, revoked) and must stop the run loudly, not pass as "nothing held".
                 raise
-            except TokenExpired:
-                if status is None:
-                    raise
-                self._moderation_denied(status, "HTTP 401")
             except ApiError as exc:
                 if exc.code == "commentsDisabled":
                     # The existing comments are hidden from the public (they come back if comments are
@@ -343,33 +344,37 @@ class YouTubeSource(Source):
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     yield Invalid(f"youtube comment thread on {video.platform_id}: {exc}", raw, cap.ref)
                     continue
-                if _seen_before(seen, comment):
-                    continue  # listed twice (moved between moderation listings while we paged)
-                yield comment
+                # A thread is in the held (spam) listing when its top comment *or one of its replies* is held
+                # (is spam) (commentThreads.list, moderationStatus): a published comment seen in the published
+                # listing comes again with its held replies, which must still be walked.
+                if not _seen_before(seen, comment):
+                    self._top_hidden[comment.platform_id] = comment.hidden
+                    yield comment
+                hidden = self._top_hidden.get(comment.platform_id, comment.hidden)
                 embedded = (raw.get("replies") or {}).get("comments") if isinstance(raw.get("replies"), dict) else None
                 embedded = embedded if isinstance(embedded, list) else []
+                for reply_raw in embedded:
+                    yield from self._reply(reply_raw, reply_raw, cap, video, comment, status, seen, hidden)
                 total = thread_snippet.get("totalReplyCount")
                 if isinstance(total, int) and total > len(embedded):
-                    yield from self._all_replies(video, comment, status, seen)
-                    continue
-                for reply_raw in embedded:
-                    yield from self._reply(reply_raw, reply_raw, cap, video, comment, status, seen)
+                    yield from self._all_replies(video, comment, status, seen, hidden)
 
-    def _all_replies(self, video: Item, comment: Item, status: str | None, seen: dict[str, str]):
+    def _all_replies(self, video: Item, comment: Item, status: str | None, seen: dict[str, str], hidden: bool):
         params = {"part": "snippet", "parentId": comment.platform_id, "maxResults": COMMENT_PAGE,
                   "textFormat": "plainText"}
         try:
             for cap, replies in self._pages("comments", params):
                 for raw in replies:
-                    yield from self._reply(raw, raw, cap, video, comment, status, seen)
+                    yield from self._reply(raw, raw, cap, video, comment, status, seen, hidden)
         except ApiError as exc:
             if exc.code not in ("commentNotFound", "parentCommentNotFound", 404):
                 raise  # a comment deleted while we walked takes its replies with it
 
-    def _reply(self, raw, evidence, cap, video: Item, comment: Item, status, seen: dict[str, str]):
+    def _reply(self, raw, evidence, cap, video: Item, comment: Item, status, seen: dict[str, str], hidden: bool):
+        """`hidden`: the reply's comment is out of public view, and so is every reply under it."""
         try:
             item = self._comment(raw, evidence, cap, "reply", comment.platform_id, video.platform_id, status,
-                                 thread_hidden=comment.hidden)
+                                 thread_hidden=hidden)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             yield Invalid(f"youtube reply to {comment.platform_id}: {exc}", raw, cap.ref)
             return
@@ -391,8 +396,11 @@ class YouTubeSource(Source):
             raise TypeError(f"text is {type(text).__name__}")
         author = snippet.get("authorChannelId")
         moderation = snippet.get("moderationStatus")
-        # Held / spam comments are not shown to the public, and neither are the replies under them.
-        hidden = listing in HIDDEN_STATUSES or moderation in HIDDEN_STATUSES or thread_hidden
+        # Held / spam comments are not shown to the public, and neither are the replies under them. The comment's
+        # own status decides when the answer gives it (the owner's listings do); else the listing it came from
+        # (a held listing also carries the published comments of threads with a held reply, with their status).
+        own = moderation if isinstance(moderation, str) else listing
+        hidden = own in HIDDEN_STATUSES or thread_hidden
         updated = snippet.get("updatedAt")
         return Item(
             kind=kind, platform_id=comment_id, parent_platform_id=parent,
@@ -412,41 +420,63 @@ class YouTubeSource(Source):
         missing from `items` no longer exists (False). Not conclusive (None, recorded as removed): a video
         missing for an API key (it may be private, §4.5: only the owner's token sees those), and a comment
         that still exists although its video's listings were all read this run without it (moderated out
-        of public view: `rejected`, §4.5) or its video's comments are disabled."""
+        of public view: `rejected`, §4.5) or its video's comments are disabled.
+
+        A 404 for a batch (`commentNotFound`: "one or more of the comments identified by the id parameter
+        cannot be found") is narrowed down by halves to the ids it is about. Any other error stops the
+        lookups (the base contract): the answers so far stand, the rest are asked again next run."""
         keys = list(keys)
-        answers: dict[tuple[str, str], bool | None] = {k: None for k in keys}
         videos = sorted({pid.split(":", 1)[0] for kind, pid in keys if kind in ("video", "media", "post")})
         comments = sorted({pid for kind, pid in keys if kind in ("comment", "reply")})
-        found: dict[str, bool] = {}
-        for path, part, ids in (("videos", "status", videos), ("comments", "snippet", comments)):
-            for start in range(0, len(ids), VIDEO_BATCH):
-                batch = [i for i in ids[start:start + VIDEO_BATCH] if i and "," not in i]
-                if not batch:
-                    continue
-                try:
-                    _, doc = self._get(path, {"part": part, "id": ",".join(batch)})
-                except (TokenExpired, QuotaExceeded):
-                    raise
-                except ApiError as exc:
-                    if exc.code in ("commentNotFound", "videoNotFound", 404) and len(batch) == 1:
-                        found[batch[0]] = False
-                        continue
-                    raise
-                items = doc.get("items")
-                if not isinstance(items, list):
-                    continue  # not conclusive
-                present = {i.get("id"): i for i in items if isinstance(i, dict)}
-                for i in batch:
-                    if i not in present:
-                        found[i] = None if path == "videos" and self._api_key else False
-                    elif path == "comments" and self._out_of_view(present[i]):
-                        found[i] = None
-                    else:
-                        found[i] = True
+        found: dict[str, bool | None] = {}
+        try:
+            for path, part, ids in (("videos", "status", videos), ("comments", "snippet", comments)):
+                for start in range(0, len(ids), VIDEO_BATCH):
+                    batch = ids[start:start + VIDEO_BATCH]
+                    for i in batch:
+                        if not i or "," in i:  # cannot be asked alone: never conclusive
+                            found[i] = None
+                    self._look_up(path, part, [i for i in batch if i and "," not in i], found)
+        except (TokenExpired, QuotaExceeded):
+            raise
+        except ApiError as exc:
+            self._note(f"youtube: lookups stopped after {len(found)} of {len(videos) + len(comments)} ids; "
+                       f"the rest are looked up next run: {exc}")
+        answers: dict[tuple[str, str], bool | None] = {}
         for kind, pid in keys:
             lookup = pid.split(":", 1)[0] if kind in ("video", "media", "post") else pid
-            answers[(kind, pid)] = found.get(lookup)
+            if lookup in found:
+                answers[(kind, pid)] = found[lookup]
         return answers
+
+    def _look_up(self, path: str, part: str, batch: list[str], found: dict[str, bool | None]) -> None:
+        if not batch:
+            return
+        try:
+            _, doc = self._get(path, {"part": part, "id": ",".join(batch)})
+        except (TokenExpired, QuotaExceeded):
+            raise
+        except ApiError as exc:
+            if exc.code not in ("commentNotFound", "videoNotFound", 404):
+                raise
+            if len(batch) == 1:
+                found[batch[0]] = False
+                return
+            half = len(batch) // 2
+            self._look_up(path, part, batch[:half], found)
+            self._look_up(path, part, batch[half:], found)
+            return
+        items = doc.get("items")
+        if not isinstance(items, list):
+            return  # not conclusive: asked again next run
+        present = {i.get("id"): i for i in items if isinstance(i, dict)}
+        for i in batch:
+            if i not in present:
+                found[i] = None if path == "videos" and self._api_key else False
+            elif path == "comments" and self._out_of_view(present[i]):
+                found[i] = None
+            else:
+                found[i] = True
 
     def _out_of_view(self, comment: dict) -> bool:
         """Whether a comment the id lookup still returns is out of public view: its video's comments are
