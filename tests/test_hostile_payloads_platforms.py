@@ -21,7 +21,7 @@ import pytest
 from civic_archive import config as cfg
 from civic_archive.sources import graph, instagram, x, youtube
 from civic_archive.storage import LocalStore
-from hostile_stub import (A, Case, DROP, HTML_ERROR, Stub, gzip_bomb, nested, nested_objects, no_host_but_stub,
+from hostile_stub import (A, Case, DROP, HTML_ERROR, Stub, gzip_bomb, nested, nested_objects, no_host_but_stub, quarantine_docs,
                           no_paths_escape, run_case, script_inert, without_dropped)
 
 SCRIPT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -305,6 +305,13 @@ def partial_error_noted(stub, result, store) -> None:
     assert any("partial error" in n and "Could not find tweet" in n for n in result.notes), result.notes
 
 
+def search_stopped_noted(stub, result, store) -> None:
+    """The timeline was read in full: the run is complete, and its report says the replies were not searched."""
+    text = store.read_bytes(f"manifests/{result.run_id}.report.md").decode()
+    assert result.complete and "searched next run" in text
+    assert any("HTTP 503" in q["reason"] for q in quarantine_docs(store, result.run_id))
+
+
 X_CASES: list[Case] = [
     # -- 5xx storms, rate limits, credentials --------------------------------------------------------------
     Case("503 storm (HTML), then recovery", "5xx storm / 429", x_feed(*[A(HTML_ERROR, 503)] * 3, x_good()),
@@ -319,9 +326,9 @@ X_CASES: list[Case] = [
     Case("429 without rate headers (v1.1 body), never ends", "5xx storm / 429",
          x_feed(A({"errors": [{"code": 88, "message": "Rate limit exceeded"}]}, 429)),
          error=r"still rate limited", quarantined=1),
-    Case("replies search 503 storm keeps the post", "5xx storm / 429",
+    Case("replies search 503 storm keeps the post, the walk completes", "5xx storm / 429",
          routes(**{TIMELINE: A(xpage([tweet(1, public_metrics={"reply_count": 2})])),
-                   SEARCH: A(HTML_ERROR, 503)}), error=r"HTTP 503", quarantined=1, archived=(tid(1),)),
+                   SEARCH: A(HTML_ERROR, 503)}), quarantined=1, archived=(tid(1),), check=search_stopped_noted),
     Case("401 problem+json", "API error answer",
          x_feed(A(problem(401, "Unauthorized"), 401, ctype="application/problem+json")),
          error=r"credentials rejected \(HTTP 401\)", quarantined=1),

@@ -1718,11 +1718,24 @@ def test_fakes_graph_throttle_waits_the_estimated_time_to_regain_access(demo, tm
 
 
 def test_fakes_x_throttle_longer_than_the_run_may_wait(demo, tmp_path):
-    demo.faults.throttle_after("x", 2, reset_after=600)
+    """On the timeline, the walk stops (to be retried next run). On recent search (the third call of the
+    demo's walk: timeline, then two searches), the timeline was read in full: the walk completes, the
+    conversations not searched are noted and not counted as walked (nothing under them is taken for removed)."""
+    demo.faults.throttle_after("x", 0, reset_after=600)
     source = fake_source(demo, tmp_path, "x")
     with pytest.raises(ApiError, match="retried on the next run") as err:
         list(source.walk())
     assert err.value.transient and not source.complete and source.slept == []
+    demo.faults.clear()
+    truth = fake_source(demo, tmp_path, "x")
+    everything = by_key(truth.walk())
+    demo.faults.throttle_after("x", 2, reset_after=600)
+    source = fake_source(demo, tmp_path, "x")
+    got = by_key(source.walk())
+    assert source.complete and source.slept == []
+    assert {k for k in everything if k[0] == "post"} <= set(got)
+    assert source.walked_roots < truth.walked_roots
+    assert any("searched next run" in note for note in source.notes)
 
 
 def test_fakes_youtube_quota_exceeded_stops_the_account(demo, tmp_path):

@@ -22,6 +22,7 @@ from civic_archive.fakes import FakePlatforms, World
 from civic_archive.fakes.world import DAY
 from civic_archive.harvest import HarvestOptions, harvest_account
 from civic_archive.records import read_table
+from civic_archive.sources.base import ApiError
 from civic_archive.sources.x import XSource
 from civic_archive.sources.youtube import YouTubeSource
 from civic_archive.storage import LocalStore
@@ -200,6 +201,56 @@ def test_x_search_refused_with_403_is_noted_and_the_rest_of_the_walk_stands(tmp_
         assert source.walked_roots == {tweet(2, 0)["id"]}  # the post without replies
         assert len([p for p in stub.paths if "/search/recent" in p]) == 1
         assert len(source.notes) == 1 and "403" in source.notes[0] and "Client Forbidden" in source.notes[0]
+    finally:
+        stub.close()
+
+
+def _x_stub_source(tmp_path, stub, user="2244994945"):
+    warc = WarcFile(str(tmp_path / f"run-{next(_n)}.warc.gz"), "warc/test/run.warc.gz", {"software": "test"})
+    account = Account(id="x-test", platform="x", handle=user, credentials="env:UNUSED", api_base_url=stub.base)
+    source = XSource(account, RecordingSession(lambda: warc, BearerAuth("AAAAtoken0123456789")))
+    source._sleep = lambda s: source.__dict__.setdefault("slept", []).append(s)
+    return source
+
+
+def test_x_usage_cap_stops_at_once_without_retrying(tmp_path):
+    """A 429 that is the plan's monthly usage cap (problem `usage-capped`) is not a 15-minute window: no
+    wait lifts it, so the run stops at once instead of retrying."""
+    stub = Stub("/2", lambda path, query: A({
+        "account_id": 1234567890, "product_name": "standard-basic", "title": "UsageCapExceeded",
+        "period": "Monthly", "scope": "Product", "detail": "Usage cap exceeded: Monthly product cap",
+        "type": "https://api.twitter.com/2/problems/usage-capped"}, 429, ctype="application/problem+json"))
+    try:
+        source = _x_stub_source(tmp_path, stub)
+        with pytest.raises(ApiError, match="usage cap") as err:
+            list(source.walk())
+        assert err.value.code == "usage-capped" and not source.complete
+        assert len(stub.paths) == 1 and not getattr(source, "slept", [])
+    finally:
+        stub.close()
+
+
+def test_x_lookups_that_fail_keep_the_answers_so_far(tmp_path):
+    """`GET /tweets?ids=` in batches of 100: a batch that fails stops the lookups, the answers of the batches
+    before stand and the rest are asked next run (absent from the answer, never taken for removed)."""
+    ids = [str(1897012345678900000 + n) for n in range(150)]
+
+    def lookup(query):
+        asked = query["ids"].split(",")
+        if asked[0] != ids[0]:
+            return A({"title": "Service Unavailable", "detail": "Service Unavailable", "status": 503}, 503)
+        return A({"data": [{"id": i, "edit_history_tweet_ids": [i]} for i in asked if i != ids[3]],
+                  "errors": [{"value": ids[3], "detail": f"Could not find tweet with ids: [{ids[3]}].",
+                              "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                              "resource_id": ids[3], "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+
+    stub = Stub("/2", lambda path, query: A({"title": "Not Found", "status": 404}, 404))
+    try:
+        stub.routes["/2/tweets"] = lookup
+        source = _x_stub_source(tmp_path, stub)
+        answers = source.exists_many([("post", i) for i in ids] + [("media", "3_1897")])
+        assert answers == {**{("post", i): i != ids[3] for i in ids[:100]}, ("media", "3_1897"): None}
+        assert any("lookups stopped after 100 of 150" in note for note in source.notes)
     finally:
         stub.close()
 

@@ -7,6 +7,7 @@ their WARC evidence instead of dropping them.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class Source(ABC):
         self._recent_media: OrderedDict[str, Media] = OrderedDict()  # URL → bytes fetched in this walk
 
     # -- incremental windows ----------------------------------------------------------------------------------
+
+    def _note(self, text: str) -> None:
+        """Something the run report should say (and the log, with the account)."""
+        self.notes.append(text)
+        logging.getLogger(type(self).__module__).warning("%s (account %s)", text, self.account.id)
     def in_window(self, created_at: datetime) -> bool:
         return self.since is None or created_at >= self.since
 

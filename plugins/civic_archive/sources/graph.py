@@ -9,7 +9,6 @@ direct lookup, and a walk of a top-level item's subtree that survives a permanen
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,8 +23,6 @@ from civic_archive.sources.base import (
     TokenExpired,
     path_segment,
 )
-
-log = logging.getLogger(__name__)
 
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})  # app, user, Page, app-limit and call-rate limits (+ BUC 8000x)
 TRANSIENT_CODES = frozenset({1, 2})  # unknown/service errors: retry with backoff
@@ -136,10 +133,6 @@ class GraphSource(Source):
     def __init__(self, account, session):
         super().__init__(account, session)
         self._sleep = time.sleep  # tests record the waits instead
-
-    def _note(self, text: str) -> None:
-        self.notes.append(text)
-        log.warning("%s (account %s)", text, self.account.id)
 
     # -- requests ------------------------------------------------------------------------------------------
 

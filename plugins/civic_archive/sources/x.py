@@ -106,7 +106,6 @@ class XSource(Source):
         self._root_of: dict[str, str] = {}  # any version id → the edit chain's first id
         self._original_time: dict[str, datetime] = {}  # edit chain's first id → when it was first posted
         self._newest: datetime | None = None  # the latest post/reply time the walk listed (platform evidence)
-        self.notes: list[str] = []
 
     # -- requests ------------------------------------------------------------------------------------------
 
@@ -128,6 +127,10 @@ class XSource(Source):
             if remaining is not None and reset is not None:
                 self._windows[endpoint] = (remaining, reset)
             if cap.status == 429:
+                if _usage_capped(cap):  # the plan's monthly read cap: no wait within a run lifts it
+                    raise ApiError(f"x: the API plan's usage cap is reached (HTTP 429 {_problem(cap)}); nothing more "
+                                   "can be read until the cap resets (see the developer portal); the account is "
+                                   "retried on the next run", code="usage-capped", transient=False, ref=cap.ref)
                 if last:
                     raise ApiError(f"x: still rate limited (HTTP 429) on {endpoint} after {attempt + 1} attempts; "
                                    "the account is retried on the next run", code=429, transient=True, ref=cap.ref)
@@ -296,18 +299,30 @@ class XSource(Source):
                 ) -> Iterator[Item | Invalid]:
         """The replies to `roots`, by recent search over as many conversations as fit in one query. A 403
         (the access level has no search, or none of this kind) is noted once: the replies are then not
-        listed, their posts are not counted as walked, and the rest of the walk stands."""
-        for batch in _query_batches(roots):
+        listed, their posts are not counted as walked, and the rest of the walk stands. So is a search rate
+        limit that outlasts what the run may wait (its window is 15 minutes, and search has the smallest
+        budget): the timeline was read in full, so the posts' removals are still checked; the conversations
+        not searched are searched by the next run."""
+        batches = list(_query_batches(roots))
+        for n, batch in enumerate(batches):
             try:
                 yield from self._replies(batch, emitted, fetched_media)
             except TokenExpired:
                 raise
             except ApiError as exc:
-                if exc.code != 403 or exc.transient:
+                if exc.transient:
+                    left = sum(len(b) for b in batches[n:])
+                    self._note(f"x: replies are listed for {len(roots) - left} of {len(roots)} posts: "
+                               f"{self.search_path} stopped ({str(exc)[:300]}); the rest are searched next run, "
+                               "and no reply under them is taken for removed")
+                    if exc.ref is not None:  # the refused exchange is in the WARC: quarantined, pointing at it
+                        yield Invalid(f"x: recent search stopped, the walk went on: {exc}", None, exc.ref)
+                    return
+                if exc.code != 403:
                     raise
-                self.notes.append(f"x: replies are not listed: {self.search_path} refused (HTTP 403: "
-                                  f"{str(exc)[:300]}); the posts and the account's own replies are archived, "
-                                  "and no reply by others is taken for removed")
+                self._note(f"x: replies are not listed: {self.search_path} refused (HTTP 403: "
+                           f"{str(exc)[:300]}); the posts and the account's own replies are archived, "
+                           "and no reply by others is taken for removed")
                 return
             self.walked_roots.update(batch)
 
@@ -488,13 +503,21 @@ class XSource(Source):
     def exists_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
         """Look items up in batches of 100 ids (`GET /tweets?ids=`). Media keys cannot be looked up (None)."""
         keys = list(keys)
-        answers: dict[tuple[str, str], bool | None] = {k: None for k in keys}
         ids = sorted({pid for kind, pid in keys if kind != "media" and pid and "," not in pid})
         found: dict[str, bool | None] = {}
         for start in range(0, len(ids), LOOKUP_BATCH):
             batch = ids[start:start + LOOKUP_BATCH]
-            _, doc = self._get(f"{self.account.api_base_url}/tweets",
-                               {"ids": ",".join(batch), "tweet.fields": "id,edit_history_tweet_ids"})
+            try:
+                _, doc = self._get(f"{self.account.api_base_url}/tweets",
+                                   {"ids": ",".join(batch), "tweet.fields": "id,edit_history_tweet_ids"})
+            except TokenExpired:
+                raise
+            except ApiError as exc:  # the base contract: the answers so far stand, the rest wait for next run
+                self._note(f"x: lookups stopped after {start} of {len(ids)} ids; the rest are looked up next "
+                           f"run: {exc}")
+                break
+            for i in batch:
+                found.setdefault(i, None)  # asked: an id neither returned nor named in `errors` is not conclusive
             for tweet in _list(doc.get("data")):
                 if isinstance(tweet, dict):
                     for version in [tweet.get("id")] + _list(tweet.get("edit_history_tweet_ids")):
@@ -509,9 +532,12 @@ class XSource(Source):
                 not_found = (error.get("type") == NOT_FOUND_TYPE or error.get("title") == "Not Found Error"
                              or str(error.get("type", "")).endswith("/resource-not-found"))
                 found[target] = False if not_found else None  # suspended/protected: not conclusive
-        for key in keys:
-            if key[0] != "media":
-                answers[key] = found.get(key[1])
+        answers: dict[tuple[str, str], bool | None] = {}
+        for kind, pid in keys:
+            if kind == "media" or not pid or "," in pid:
+                answers[(kind, pid)] = None  # cannot be looked up: never conclusive
+            elif pid in found:
+                answers[(kind, pid)] = found[pid]
         return answers
 
 
@@ -531,6 +557,17 @@ def _rate_headers(cap: Capture) -> tuple[int | None, float | None]:
 
     reset = number("x-rate-limit-reset")
     return number("x-rate-limit-remaining"), float(reset) if reset is not None else None
+
+
+def _usage_capped(cap: Capture) -> bool:
+    """A 429 that is the plan's usage cap (problem type `…/problems/usage-capped`, title "UsageCapExceeded"),
+    not a 15-minute rate-limit window."""
+    try:
+        doc = cap.json()
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and (str(doc.get("type", "")).endswith("/usage-capped")
+                                      or doc.get("title") == "UsageCapExceeded")
 
 
 def _problem(cap: Capture) -> str:

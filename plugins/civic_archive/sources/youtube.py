@@ -32,7 +32,6 @@ the Data API and are not fetched.
 """
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Iterable, Iterator
 
@@ -47,8 +46,6 @@ from civic_archive.sources.base import (
     item_id,
     parse_time,
 )
-
-log = logging.getLogger(__name__)
 
 PLAYLIST_PAGE = 50
 VIDEO_BATCH = 50
@@ -92,14 +89,9 @@ class YouTubeSource(Source):
         self._count_zero: set[str] = set()
         self._published: dict[str, set[str]] = {}
         self._top_hidden: dict[str, bool] = {}  # top comment id → hidden, as first seen in this walk
-        self.notes: list[str] = []
         if not self._moderation_allowed:
             self._note("youtube: held-for-review and likely-spam comments are not listed: an API key cannot "
                        "read them (they need the channel owner's OAuth token)")
-
-    def _note(self, text: str) -> None:
-        self.notes.append(text)
-        log.warning("%s (account %s)", text, self.account.id)
 
     # -- requests ------------------------------------------------------------------------------------------
 
