@@ -47,6 +47,15 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if parts.path == "/signed.jpg":  # a signed CDN link: readable only with its own parameters
+            ok = query.get("X-Amz-Signature") == ["c0ffee"] and query.get("token") == ["t1"]
+            body = b"\xff\xd8\xff\xe0 jpeg" if ok else b"AccessDenied"
+            self.send_response(200 if ok else 403)
+            self.send_header("Content-Type", "image/jpeg" if ok else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if parts.path in ("/big", "/big-declared"):
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -127,6 +136,17 @@ def test_bearer_header_and_echoed_token_in_error_are_redacted(server, warc):
     stored = gzip.decompress(open(warc.path, "rb").read())
     assert b"wrong-token-but-secret-123" not in stored
     assert b"Authorization: Bearer REDACTED" in stored
+
+
+def test_media_url_is_fetched_with_its_own_signed_parameters(server, warc):
+    """A media URL from the platform is fetched as given (no credentials of ours): a signed link's parameters
+    are what let it be read, so they are not stripped as the session's own secrets would be."""
+    session = RecordingSession(lambda: warc, QueryTokenAuth(TOKEN))
+    cap = session.get(f"{server}/signed.jpg?X-Amz-Signature=c0ffee&token=t1&w=640", authenticate=False)
+    assert cap.status == 200 and cap.body.startswith(b"\xff\xd8")
+    warc.close()
+    stored = gzip.decompress(open(warc.path, "rb").read())
+    assert TOKEN.encode() not in stored and b"access_token" not in stored  # ours never went with it
 
 
 def test_digests_cover_the_stored_bytes_and_verify(server, warc):

@@ -1427,6 +1427,29 @@ def test_youtube_moderation_listings_denied_are_noted_not_fatal(stub, tmp_path):
     assert all("moderationStatus" not in q for q in stub.calls_to("/youtube/v3/commentThreads"))
 
 
+def test_youtube_credential_refused_as_a_token_is_tried_once_as_an_api_key(stub, tmp_path):
+    """A credential that does not look like a Google API key (`AIza…`) goes as an OAuth token; when the first
+    request refuses it (401), it is tried as `key=` before the run fails: public data is then archived, and the
+    held and spam listings (owner's OAuth only) are not asked."""
+    yt_world(stub)
+    key = "plain-project-key-0123456789"
+    for path, route in list(stub.routes.items()):
+        if path.startswith("/youtube/v3/"):
+            stub.route(path, lambda q, route=route: (route(q) if callable(route) else route)
+                       if q.get("key") == key else YT_401)
+    source = yt_source(stub, tmp_path, auth=BearerAuth(key))
+    got = by_key(source.walk())
+    assert source.complete and ("video", "dQw4w9WgXcQ") in got and ("comment", "UgxTOP1") in got
+    assert any("accepted as an API key" in note for note in source.notes)
+    assert all("moderationStatus" not in q for q in stub.calls_to("/youtube/v3/commentThreads"))
+    assert len([q for q in stub.calls_to("/youtube/v3/channels") if "key" not in q]) == 1  # tried once as a token
+    # refused either way: the token's error stands, and the key is not tried again mid-run
+    source = yt_source(stub, tmp_path, auth=BearerAuth("expired-oauth-token-0123456789"))
+    with pytest.raises(TokenExpired, match="credentials rejected"):
+        list(source.walk())
+    assert isinstance(source.session.auth, BearerAuth)
+
+
 def test_youtube_token_rejected_on_a_held_listing_stops_the_walk(stub, tmp_path):
     """A token that may not read the held listings gets 403 (noted above); a 401 there is the token itself
     (expired or revoked mid-run): the walk stops loudly instead of archiving "nothing held"."""

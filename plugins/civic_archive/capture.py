@@ -136,10 +136,15 @@ class RecordingSession:
             authenticate: bool = True) -> Capture:
         if params:
             url = _add_query(url, {k: v for k, v in params.items() if v is not None})
-        url = strip_secret_params(url)
         headers: dict[str, str] = {}
-        if authenticate and self.auth:
-            url = self.auth.apply(url, headers)
+        if authenticate:
+            # A URL taken from a redacted body (a `next` link) loses its secret-named parameters before the
+            # session's own credentials go on. A media URL is fetched as the platform gave it: a signed CDN
+            # link's `signature`, `token` or `X-Amz-Signature` are what let it be read (the record still
+            # redacts them by name, and the session's secrets by value).
+            url = strip_secret_params(url)
+            if self.auth:
+                url = self.auth.apply(url, headers)
         limit = max_bytes if max_bytes is not None else self.max_body_bytes
         when = self.clock()
         self.calls += 1

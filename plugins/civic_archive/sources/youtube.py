@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable, Iterator
 
-from civic_archive.capture import ApiKeyAuth, Capture
+from civic_archive.capture import ApiKeyAuth, BearerAuth, Capture
 from civic_archive.records import Item, Media
 from civic_archive.sources.base import (
     ApiError,
@@ -78,6 +78,7 @@ class YouTubeSource(Source):
         self._sleep = time.sleep
         self._quota_error: QuotaExceeded | None = None
         self._api_key = isinstance(getattr(session, "auth", None), ApiKeyAuth)
+        self._answered = False  # a request has been answered with these credentials
         self._moderation_allowed = not self._api_key
         # Videos whose comments this walk read in full, in all three moderation listings (so a comment of
         # theirs that is in none of them, yet still exists, is out of public view: `rejected`, §4.5), and
@@ -96,6 +97,29 @@ class YouTubeSource(Source):
     # -- requests ------------------------------------------------------------------------------------------
 
     def _get(self, path: str, params: dict[str, Any]) -> tuple[Capture, dict]:
+        try:
+            answer = self._get_once(path, params)
+        except TokenExpired as refused:
+            # A configured credential is sent as an API key (`key=`) when it looks like one (`AIza…`), else as
+            # an OAuth token. One that the first request refuses as a token gets one more try as a key before
+            # the run fails: a key need not look like Google's.
+            if self._answered or not isinstance(self.session.auth, BearerAuth):
+                raise
+            bearer = self.session.auth
+            self.session.auth = ApiKeyAuth(bearer.token)
+            try:
+                answer = self._get_once(path, params)
+            except ApiError:
+                self.session.auth = bearer
+                raise refused from None
+            self._api_key, self._moderation_allowed = True, False
+            self._note("youtube: the credential was refused as an OAuth token (HTTP 401) and accepted as an API "
+                       "key: public data only; held-for-review and likely-spam comments are not listed (they "
+                       "need the channel owner's OAuth token)")
+        self._answered = True
+        return answer
+
+    def _get_once(self, path: str, params: dict[str, Any]) -> tuple[Capture, dict]:
         if self._quota_error is not None:  # every further request would fail and still cost quota
             raise QuotaExceeded(str(self._quota_error), code="quotaExceeded", transient=False,
                                 ref=self._quota_error.ref)
