@@ -31,15 +31,26 @@ def run_objects(store, run_id: str, kind: str) -> list[str]:
 
 
 def media_gets(store, run_id: str) -> list[str]:
-    """The media (CDN) URLs the run's WARC files hold responses for."""
+    """The media (CDN) URLs the run's WARC files hold bytes for. A video whose declared size is over the
+    account's cap (the demo's 150 MB concert) is asked for every night and refused without its body: not
+    counted (it is quarantined, not archived)."""
     urls = []
     for key in run_objects(store, run_id, "warc"):
         with store.open(key) as fh:
             for rec in ArchiveIterator(fh):
                 uri = rec.rec_headers.get_header("WARC-Target-URI") or ""
-                if rec.rec_type == "response" and "/cdn/" in uri:
+                if rec.rec_type == "response" and "/cdn/" in uri and rec.content_stream().read():
                     urls.append(uri)
     return urls
+
+
+OVER_CAP = "the demo's 150 MB video, over the size cap"
+
+
+def quarantine_reasons(store, run_id: str) -> list[str]:
+    """What the run quarantined, the demo's over-cap video named as `OVER_CAP`."""
+    reasons = [json.loads(store.read_bytes(k))["reason"] for k in store.list(f"quarantine/{run_id}/")]
+    return [OVER_CAP if "parks-concert.mp4" in r and "over the size cap" in r else r for r in reasons]
 
 
 def run_rows(store, run_id: str) -> list[dict]:
@@ -132,7 +143,7 @@ def test_an_album_post_archives_the_album_and_each_photo_without_quarantine(nigh
     next night, nothing having changed, records nothing and fetches nothing."""
     run, store, _ = night
     first = run()
-    assert first.quarantined == 0 and list(store.list(f"quarantine/{first.run_id}/")) == []
+    assert quarantine_reasons(store, first.run_id) == [OVER_CAP] * first.quarantined  # only the big video
     rows = run_rows(store, first.run_id)
     albums = [(r["platform_id"], a) for r in rows if r["kind"] == "post"
               for a in (json.loads(r["raw_json"]).get("attachments") or {}).get("data", []) if a["type"] == "album"]
@@ -150,7 +161,8 @@ def test_an_album_post_archives_the_album_and_each_photo_without_quarantine(nigh
         assert fetched.count(photos[0]["media"]["image"]["src"]) == 1
         assert len({media[pid]["media_sha256"] for pid in photo_ids}) == len(photos)
     second = run()
-    assert second.quarantined == 0 and second.media_fetched == 0
+    assert quarantine_reasons(store, second.run_id) == [OVER_CAP] * second.quarantined
+    assert second.media_fetched == 0
     assert dict(second.counts) == {"seen": first.counts["seen"]}
 
 

@@ -684,6 +684,30 @@ def test_facebook_reduce_the_amount_of_data_asks_for_smaller_pages(stub, tmp_pat
     assert not source.complete
 
 
+def test_facebook_video_attachment_archives_the_video_and_its_thumbnail(stub, tmp_path):
+    """A video's attachment (StoryAttachmentMedia) gives its thumbnail (`media.image.src`) and the video itself
+    (`media.source`): the video's bytes are a media item of their own, `<video id>:video`, under the account's
+    `media_max_bytes`; over it, the video is reported (Invalid), the thumbnail still archived."""
+    video = {"media": {"image": {"height": 720, "src": stub.root + "/cdn/v-thumb.jpg", "width": 1280},
+                       "source": stub.root + "/cdn/v.mp4"},
+             "target": {"id": "1200100000000024", "url": "https://www.facebook.com/city/videos/1200100000000024/"},
+             "title": "Council meeting", "type": "video_inline", "media_type": "video",
+             "url": "https://www.facebook.com/city/videos/1200100000000024/"}
+    fb_world(stub, posts=[fb_post(1, status_type="added_video", attachments={"data": [video]}), fb_post(2)])
+    stub.route("/cdn/v-thumb.jpg", (200, PNG + b"thumb"))
+    stub.route("/cdn/v.mp4", (200, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000, {"Content-Type": "video/mp4"}))
+    objs = list(fb_source(stub, tmp_path).walk())
+    got = by_key(objs)
+    thumb, clip = got[("media", "1200100000000024")], got[("media", "1200100000000024:video")]
+    assert thumb.media.sha256 == hashlib.sha256(PNG + b"thumb").hexdigest()
+    assert clip.media.sha256 == hashlib.sha256(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2000).hexdigest()
+    assert clip.parent_platform_id == f"{FB_PAGE}_1" and not [o for o in objs if isinstance(o, Invalid)]
+    objs = list(fb_source(stub, tmp_path, media_max_bytes=1000).walk())
+    assert ("media", "1200100000000024") in by_key(objs) and ("media", "1200100000000024:video") not in by_key(objs)
+    assert [o.reason for o in objs if isinstance(o, Invalid)] == [
+        f"facebook video 1200100000000024:video {stub.root}/cdn/v.mp4: HTTP 200 (over the size cap)"]
+
+
 def test_facebook_unpublished_post_records_its_publication(stub, tmp_path):
     """§1.8: a scheduled/unpublished post says `is_published: false`; its publication is a change. Published
     posts keep the content they always had (no false edits in archives made before)."""

@@ -31,6 +31,7 @@ FEED_PARAMS = {"fields": POST_FIELDS, "limit": PAGE_LIMIT, "include_hidden": "tr
 
 class FacebookSource(GraphSource):
     platform = "facebook"
+    fetch_video_bytes = True  # a video attachment's `media.source`, subject to account.media_max_bytes
 
     def walk(self) -> Iterator[Item | Invalid]:
         base = self.account.api_base_url
@@ -162,25 +163,37 @@ class FacebookSource(GraphSource):
     def _attachment_media(self, parent: Item, att, media_id: str, content, root: str | None = None
                           ) -> Iterator[Item | Invalid]:
         """The media item of one attachment with an image (`media.image.src`), under `parent` (a post, or a
-        comment or reply), its bytes fetched or reused through `media_item`; nothing when it has no image."""
+        comment or reply), its bytes fetched or reused through `media_item`; nothing when it has no image.
+        A video's attachment also gives the video itself (`media.source`, StoryAttachmentMedia): its bytes
+        are a media item of their own, `<id>:video`, under the account's `media_max_bytes` (a video over
+        the cap is reported, not archived, as on Instagram); the image stays the video's thumbnail."""
         try:
-            src = ((att.get("media") or {}).get("image") or {}).get("src")
-            if src is not None and not isinstance(src, str):
-                raise TypeError(f"media src is {type(src).__name__}")
+            media_obj = att.get("media") or {}
+            src = (media_obj.get("image") or {}).get("src")
+            video = media_obj.get("source") if self.fetch_video_bytes else None
+            for name, value in (("src", src), ("source", video)):
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"media {name} is {type(value).__name__}")
         except (AttributeError, TypeError) as exc:
             yield Invalid(f"facebook attachment of {parent.platform_id!r}: {exc}", att, parent.ref)
             return
-        if not src:
-            return
 
-        def build(media: Media) -> Item:
-            return Item(kind="media", platform_id=media_id, parent_platform_id=parent.platform_id,
-                        created_at=parent.created_at, raw=att, ref=parent.ref, author_id=parent.author_id,
-                        author_name=parent.author_name, text=att.get("description") or att.get("title"),
-                        permalink=att.get("url"), hidden=parent.hidden, content=content(media), media=media,
-                        root_platform_id=root)
+        def builder(platform_id: str, item_content):
+            def build(media: Media) -> Item:
+                return Item(kind="media", platform_id=platform_id, parent_platform_id=parent.platform_id,
+                            created_at=parent.created_at, raw=att, ref=parent.ref, author_id=parent.author_id,
+                            author_name=parent.author_name, text=att.get("description") or att.get("title"),
+                            permalink=att.get("url"), hidden=parent.hidden, content=item_content(media),
+                            media=media, root_platform_id=root)
+            return build
 
-        yield self.media_item(f"facebook media {media_id}", media_id, src, att, parent.ref, build)
+        if src:
+            yield self.media_item(f"facebook media {media_id}", media_id, src, att, parent.ref,
+                                  builder(media_id, content))
+        if video:
+            video_id = f"{media_id}:video"
+            yield self.media_item(f"facebook video {video_id}", video_id, video, att, parent.ref,
+                                  builder(video_id, lambda media: {"sha256": media.sha256, "type": "video"}))
 
 
 def _target_id(att) -> str | None:
