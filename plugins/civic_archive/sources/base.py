@@ -84,12 +84,13 @@ class Source(ABC):
         self.media_reused = 0
         self._recent_media: OrderedDict[str, Media] = OrderedDict()  # URL → bytes fetched in this walk
 
-    # -- incremental windows ----------------------------------------------------------------------------------
-
     def _note(self, text: str) -> None:
         """Something the run report should say (and the log, with the account)."""
         self.notes.append(text)
         logging.getLogger(type(self).__module__).warning("%s (account %s)", text, self.account.id)
+
+    # -- incremental windows ----------------------------------------------------------------------------------
+
     def in_window(self, created_at: datetime) -> bool:
         return self.since is None or created_at >= self.since
 
