@@ -547,6 +547,23 @@ def test_graph_throttle_waits_the_estimated_time_to_regain_access(stub, tmp_path
 
 
 @pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
+def test_graph_waits_of_one_walk_are_bounded_in_all(stub, tmp_path, platform):
+    """Each wait is at most a minute, and all of a walk's waits together at most `wait_budget_seconds`: an
+    account whose every request is throttled for a minute stops (transient, retried next run) instead of
+    holding the nightly run for hours."""
+    throttled = graph_error(80001, "(#80001) There have been too many calls to this Page account. Wait a bit and "
+                            "try again.", is_transient=True)
+    for n in range(1, 9):  # each lookup is throttled twice (a minute each), then answers
+        stub.route(f"/v21.0/40{n:02d}", [(*throttled, buc_usage(1)), (*throttled, buc_usage(1)), (200, {"id": "x"})])
+    source = GRAPH_SOURCES[platform](stub, tmp_path)
+    assert source.exists("post", "4001") is True and source.exists("post", "4002") is True
+    with pytest.raises(ApiError, match=r"300 s of waits in this run .*next run") as err:
+        for n in range(3, 9):
+            source.exists("post", f"40{n:02d}")
+    assert err.value.transient and sum(source.slept) == 300.0 == source.wait_budget_seconds
+
+
+@pytest.mark.parametrize("platform", sorted(GRAPH_SOURCES))
 @pytest.mark.parametrize("code", [80004, 80006, 341])
 def test_graph_other_rate_limit_codes_are_waited_out(stub, tmp_path, platform, code):
     """§1.5: the Business Use Case codes are 8000x (80004 is the ad-account one), 341 is an app limit: wait."""

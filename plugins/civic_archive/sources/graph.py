@@ -129,10 +129,14 @@ class GraphSource(Source):
     max_retries = 4
     backoff_seconds = 2.0
     max_wait_seconds = 60.0  # never sleep longer than this for one retry; a longer throttle ends the run
+    # All the waits of one walk together: an account that keeps hitting its limits is retried next night
+    # instead of holding the nightly run (and its Airflow pool slot) for as long as the throttling lasts.
+    wait_budget_seconds = 300.0
 
     def __init__(self, account, session):
         super().__init__(account, session)
         self._sleep = time.sleep  # tests record the waits instead
+        self._waited = 0.0
 
     # -- requests ------------------------------------------------------------------------------------------
 
@@ -182,8 +186,15 @@ class GraphSource(Source):
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, at_least: float | None = None) -> None:
-        """Exponential backoff, or the platform's estimate when longer; never over `max_wait_seconds`."""
-        self._sleep(min(max(self.backoff_seconds * 2 ** attempt, at_least or 0), self.max_wait_seconds))
+        """Exponential backoff, or the platform's estimate when longer; never over `max_wait_seconds`, nor
+        past `wait_budget_seconds` for the whole walk (then the account stops, to be retried next run)."""
+        seconds = min(max(self.backoff_seconds * 2 ** attempt, at_least or 0), self.max_wait_seconds)
+        if self._waited + seconds > self.wait_budget_seconds:
+            raise ApiError(f"{self.platform}: still throttled or failing after {self._waited:.0f} s of waits in this "
+                           f"run (at most {self.wait_budget_seconds:.0f} s in all); the account is retried on the "
+                           "next run", transient=True)
+        self._waited += seconds
+        self._sleep(seconds)
 
     def _pages(self, url: str, params: dict[str, Any] | None, *, from_body: Capture | None = None
                ) -> Iterator[tuple[Capture, list]]:
