@@ -99,3 +99,19 @@ def test_credential_names_in_bodies_are_redacted_only_on_the_api_host():
     # a secret the session knows is redacted wherever it is
     leaked = json.dumps({"message": f"https://elsewhere.example/?q={SECRET}"}).encode()
     assert SECRET.encode() not in Redactor([SECRET]).body(leaked, Counter(), origin="https://graph.facebook.com")
+
+
+def test_a_short_secret_is_redacted_where_it_stands_alone():
+    """A credential under 6 characters (a test token) is not replaced inside other words, but where it stands
+    alone, as an API echoing the token it refused writes it, it is."""
+    r = Redactor(["tok12"])
+    counts = Counter()
+    body = (b'{"error":{"message":"Invalid OAuth access token - Cannot parse access token tok12","code":190},'
+            b'"tok123":"atok12b","n":"tok12"}')
+    out = r.body(body, counts)
+    assert b"tok12" not in out.replace(b"tok123", b"").replace(b"atok12b", b"")
+    assert b'"tok123":"atok12b"' in out and counts[("response-body", "known-secret")] == 2
+    assert json.loads(out)["error"]["message"].endswith("access token REDACTED")
+    counts = Counter()
+    assert r.text("Bearer tok12 refused", counts, "log") == "Bearer REDACTED refused"
+    assert Redactor(["ab"]).text("ab abc", Counter(), "log") == "ab abc"  # two characters: left alone

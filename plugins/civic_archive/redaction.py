@@ -50,22 +50,41 @@ def _param_re(names) -> str:
 _PARAM_RE = re.compile(_param_re(SECRET_PARAMS), re.IGNORECASE)
 
 
+MIN_SECRET = 6  # secrets at least this long are redacted wherever they occur
+MIN_SHORT_SECRET = 3  # shorter ones (a test token, say) only where they stand alone (not inside a word)
+
+
 def _secret_forms(secrets: list[str]) -> list[str]:
     forms = set()
     for secret in secrets:
-        if secret and len(secret) >= 6:  # shorter values would blank out ordinary words
+        if secret and len(secret) >= MIN_SECRET:  # shorter values would blank out ordinary words
             forms.update({secret, quote(secret, safe=""), quote_plus(secret), secret.replace("/", "\\/")})
     return sorted(forms, key=len, reverse=True)
 
 
+def _short_secrets(secrets: list[str]) -> re.Pattern[str] | None:
+    """Secrets too short to replace everywhere, as whole tokens only: an API that echoes the credential it
+    refused ("Cannot parse access token abc12") must not put it in the archive, whatever its length."""
+    short = sorted({s for s in secrets if s and MIN_SHORT_SECRET <= len(s) < MIN_SECRET}, key=len, reverse=True)
+    if not short:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, short)) + r")(?![A-Za-z0-9])")
+
+
 class Redactor:
     def __init__(self, secrets: list[str] | None = None):
-        self._forms = _secret_forms(secrets or [])
-        self._forms_bytes = [f.encode() for f in self._forms]
+        self._secrets = list(secrets or [])
+        self._index()
 
     def add_secret(self, secret: str) -> None:
-        self._forms = _secret_forms(self._forms + [secret])
+        self._secrets.append(secret)
+        self._index()
+
+    def _index(self) -> None:
+        self._forms = _secret_forms(self._secrets)
         self._forms_bytes = [f.encode() for f in self._forms]
+        self._short = _short_secrets(self._secrets)
+        self._short_bytes = re.compile(self._short.pattern.encode()) if self._short else None
 
     def url(self, url: str, counts: Counter, where: str = "request-url") -> str:
         # Regex, not parse/re-encode: the stored URL keeps the exact encoding that was sent.
@@ -83,6 +102,10 @@ class Redactor:
             if form in text:
                 counts[(where, "known-secret")] += text.count(form)
                 text = text.replace(form, MARK)
+        if self._short is not None:
+            text, n = self._short.subn(MARK, text)
+            if n:
+                counts[(where, "known-secret")] += n
         return text
 
     def body(self, body: bytes, counts: Counter, where: str = "response-body", origin: str | None = None) -> bytes:
@@ -103,6 +126,10 @@ class Redactor:
             if form in body:
                 counts[(where, "known-secret")] += body.count(form)
                 body = body.replace(form, MARK.encode())
+        if self._short_bytes is not None:
+            body, n = self._short_bytes.subn(MARK.encode(), body)
+            if n:
+                counts[(where, "known-secret")] += n
         return body
 
     def headers(self, headers: list[tuple[str, str]], counts: Counter, where: str) -> list[tuple[str, str]]:
