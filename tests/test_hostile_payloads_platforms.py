@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from civic_archive import config as cfg
-from civic_archive.sources import graph, instagram, x, youtube
+from civic_archive.sources import base, instagram, x, youtube
 from civic_archive.storage import LocalStore
 from hostile_stub import (A, Case, DROP, HTML_ERROR, Stub, gzip_bomb, nested, nested_objects, no_host_but_stub, quarantine_docs,
                           no_paths_escape, run_case, script_inert, without_dropped)
@@ -624,8 +624,7 @@ PLATFORMS = {
     "x": (X_PREFIX, x_unrouted, USER, "AAAAhostilexbearer0123456789", X_CASES),
     "youtube": (YT_PREFIX, yt_unrouted, CHANNEL, "ya29.hostileyoutubetoken0123", YT_CASES),
 }
-MODULES = {"instagram": (graph, instagram.InstagramSource), "x": (x, x.XSource),  # graph.py: Graph waits
-           "youtube": (youtube, youtube.YouTubeSource)}
+SOURCES = (instagram.InstagramSource, x.XSource, youtube.YouTubeSource)
 ROWS = [(platform, case) for platform, spec in PLATFORMS.items() for case in spec[4]]
 
 
@@ -633,8 +632,10 @@ ROWS = [(platform, case) for platform, spec in PLATFORMS.items() for case in spe
 def _fast(monkeypatch):
     """No real waiting: backoffs and rate-limit waits are recorded in SLEEPS instead."""
     SLEEPS.clear()
-    for module, source in MODULES.values():
+    # sources/base.py: every connector's waits; x.py also reads the clock for its rate-limit windows
+    for module in (base, x):
         monkeypatch.setattr(module, "time", SimpleNamespace(sleep=SLEEPS.append, time=time.time))
+    for source in SOURCES:
         monkeypatch.setattr(source, "backoff_seconds", 0.0)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ class Source(ABC):
     # A full sweep at least this often (days), whatever the city config says, where some items can be
     # listed only for a while and only a full sweep asks for them all (None: no such limit).
     full_sweep_within_days: int | None = None
+    # All the waits before retries of one walk together (`_wait`): an account that keeps being refused is
+    # retried next night instead of holding the nightly run (and its Airflow pool slot) meanwhile.
+    wait_budget_seconds = 300.0
 
     def __init__(self, account: Account, session: RecordingSession):
         self.account = account
@@ -83,6 +87,18 @@ class Source(ABC):
         self.media_fetched = 0
         self.media_reused = 0
         self._recent_media: OrderedDict[str, Media] = OrderedDict()  # URL → bytes fetched in this walk
+        self._sleep: Callable[[float], None] = time.sleep  # tests record the waits instead
+        self._waited = 0.0  # seconds waited before retries in this walk (`_wait`)
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep before a retry, within `wait_budget_seconds` for the whole walk: past it the account stops
+        (transient: retried next run) instead of holding the nightly run while the platform keeps refusing."""
+        if self._waited + seconds > self.wait_budget_seconds:
+            raise ApiError(f"{self.platform}: still throttled or failing after {self._waited:.0f} s of waits in this "
+                           f"run (at most {self.wait_budget_seconds:.0f} s in all); the account is retried on the "
+                           "next run", transient=True)
+        self._waited += seconds
+        self._sleep(seconds)
 
     def _note(self, text: str) -> None:
         """Something the run report should say (and the log, with the account)."""

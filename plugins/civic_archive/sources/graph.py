@@ -9,7 +9,6 @@ direct lookup, and a walk of a top-level item's subtree that survives a permanen
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -129,14 +128,6 @@ class GraphSource(Source):
     max_retries = 4
     backoff_seconds = 2.0
     max_wait_seconds = 60.0  # never sleep longer than this for one retry; a longer throttle ends the run
-    # All the waits of one walk together: an account that keeps hitting its limits is retried next night
-    # instead of holding the nightly run (and its Airflow pool slot) for as long as the throttling lasts.
-    wait_budget_seconds = 300.0
-
-    def __init__(self, account, session):
-        super().__init__(account, session)
-        self._sleep = time.sleep  # tests record the waits instead
-        self._waited = 0.0
 
     # -- requests ------------------------------------------------------------------------------------------
 
@@ -188,13 +179,7 @@ class GraphSource(Source):
     def _backoff(self, attempt: int, at_least: float | None = None) -> None:
         """Exponential backoff, or the platform's estimate when longer; never over `max_wait_seconds`, nor
         past `wait_budget_seconds` for the whole walk (then the account stops, to be retried next run)."""
-        seconds = min(max(self.backoff_seconds * 2 ** attempt, at_least or 0), self.max_wait_seconds)
-        if self._waited + seconds > self.wait_budget_seconds:
-            raise ApiError(f"{self.platform}: still throttled or failing after {self._waited:.0f} s of waits in this "
-                           f"run (at most {self.wait_budget_seconds:.0f} s in all); the account is retried on the "
-                           "next run", transient=True)
-        self._waited += seconds
-        self._sleep(seconds)
+        self._wait(min(max(self.backoff_seconds * 2 ** attempt, at_least or 0), self.max_wait_seconds))
 
     def _pages(self, url: str, params: dict[str, Any] | None, *, from_body: Capture | None = None
                ) -> Iterator[tuple[Capture, list]]:

@@ -91,7 +91,6 @@ class XSource(Source):
     max_retries = 4
     backoff_seconds = 2.0
     max_wait_seconds = 60.0  # the longest single wait for a rate-limit window
-    wait_budget_seconds = 300.0  # all rate-limit waits of one walk together
     search_replies = True
     # "tweets/search/all" (full-archive search, Pro/Enterprise access) reaches replies older than 7 days;
     # it has an extra 1 request/second limit, so it is meant for a one-off backfill, not every night.
@@ -99,9 +98,7 @@ class XSource(Source):
 
     def __init__(self, account, session):
         super().__init__(account, session)
-        self._sleep = time.sleep
         self._now = time.time
-        self._waited = 0.0
         self._windows: dict[str, tuple[int, float]] = {}  # endpoint → (remaining, reset epoch)
         self._root_of: dict[str, str] = {}  # any version id → the edit chain's first id
         self._original_time: dict[str, datetime] = {}  # edit chain's first id → when it was first posted
@@ -157,7 +154,7 @@ class XSource(Source):
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
+        self._wait(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
 
     def _wait_until(self, reset: float, endpoint: str, cap: Capture | None) -> None:
         self._pause(max(reset - self._now(), 0.0) + 1.0, endpoint, cap, reset)

@@ -32,7 +32,6 @@ the Data API and are not fetched.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable, Iterator
 
 from civic_archive.capture import ApiKeyAuth, BearerAuth, Capture
@@ -75,7 +74,6 @@ class YouTubeSource(Source):
 
     def __init__(self, account, session):
         super().__init__(account, session)
-        self._sleep = time.sleep
         self._quota_error: QuotaExceeded | None = None
         self._api_key = isinstance(getattr(session, "auth", None), ApiKeyAuth)
         self._answered = False  # a request has been answered with these credentials
@@ -148,7 +146,7 @@ class YouTubeSource(Source):
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
+        self._wait(min(self.backoff_seconds * 2 ** attempt, self.max_wait_seconds))
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[tuple[Capture, list]]:
         token = None
