@@ -168,8 +168,7 @@ class XSource(Source):
                            f"waits at most {self.max_wait_seconds:.0f} s at a time and "
                            f"{self.wait_budget_seconds:.0f} s in all); the account is retried on the next run",
                            code=429, transient=True, ref=cap.ref if cap else None)
-        self._waited += seconds
-        self._sleep(seconds)
+        self._wait(seconds)  # the walk's one budget (base), which the check above words for rate limits
 
     def _pages(self, url: str, params: dict[str, Any], token_param: str) -> Iterator[tuple[Capture, dict]]:
         token = None
