@@ -1491,6 +1491,23 @@ def test_youtube_credential_refused_as_a_token_is_tried_once_as_an_api_key(stub,
     assert isinstance(source.session.auth, BearerAuth)
 
 
+def test_youtube_retry_waits_count_against_the_walks_budget(stub, tmp_path):
+    """YouTube's backoffs (2, 4, 8 s...) share the walk's one wait budget (`Source._wait`): past it the account
+    stops, transient, to be retried next run, however many requests each recover after a few retries."""
+    yt_world(stub)
+    recovering = [YT_BACKEND] * 3 + [(200, {"items": [{"id": "dQw4w9WgXcQ"}]})]  # three failures, then an answer
+    source = yt_source(stub, tmp_path)
+    source.backoff_seconds, source.wait_budget_seconds = 2.0, 20.0
+    stub.route("/youtube/v3/videos", list(recovering))
+    assert source.exists("video", "dQw4w9WgXcQ") is True and source.slept == [2.0, 4.0, 8.0]
+    stub.route("/youtube/v3/videos", list(recovering))
+    stub._counters.clear()
+    # a lookup that runs out of the budget stops the lookups (answered next run), noted with the reason
+    assert source.exists("video", "dQw4w9WgXcQ") is None and source.slept == [2.0, 4.0, 8.0, 2.0, 4.0]
+    assert any("lookups stopped" in n and "20 s of waits in this run (at most 20 s in all)" in n
+               for n in source.notes)
+
+
 def test_youtube_token_rejected_on_a_held_listing_stops_the_walk(stub, tmp_path):
     """A token that may not read the held listings gets 403 (noted above); a 401 there is the token itself
     (expired or revoked mid-run): the walk stops loudly instead of archiving "nothing held"."""
